@@ -1,0 +1,56 @@
+// Package sagemaker implements the SageMaker control-plane API (AWS JSON 1.1,
+// X-Amz-Target "SageMaker.<Operation>"). Each resource family has its own
+// file: handlers decode and check requests, then keep resources in the
+// metadata store as JSON documents in the API's own Describe shape.
+package sagemaker
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/wharfml/wharf/internal/awsapi"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/store"
+)
+
+// Service holds what the SageMaker handlers share.
+type Service struct {
+	Store  store.Store
+	Region string
+	// PageKey signs NextToken values so clients cannot forge resume points.
+	PageKey []byte
+	Now     func() time.Time
+}
+
+// Register adds every implemented operation to r.
+func (s *Service) Register(r *awsjson.Router) {
+	awsjson.Handle(r, "CreateModelPackageGroup", s.CreateModelPackageGroup)
+	awsjson.Handle(r, "DescribeModelPackageGroup", s.DescribeModelPackageGroup)
+	awsjson.Handle(r, "ListModelPackageGroups", s.ListModelPackageGroups)
+	awsjson.Handle(r, "DeleteModelPackageGroup", s.DeleteModelPackageGroup)
+	awsjson.Handle(r, "AddTags", s.AddTags)
+	awsjson.Handle(r, "ListTags", s.ListTags)
+	awsjson.Handle(r, "DeleteTags", s.DeleteTags)
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Millisecond)
+	}
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// caller returns the authenticated account; the server's auth layer always
+// sets it, so its absence is a wiring fault.
+func caller(ctx context.Context) (awsapi.Identity, error) {
+	id, ok := awsapi.IdentityFrom(ctx)
+	if !ok {
+		return id, awsjson.Errorf("MissingAuthenticationTokenException", http.StatusForbidden, "Missing Authentication Token")
+	}
+	return id, nil
+}
+
+func validationError(format string, args ...any) error {
+	return awsjson.Errorf("ValidationException", http.StatusBadRequest, format, args...)
+}

@@ -1,0 +1,302 @@
+// Package server wires Wharf together: it opens the embedded stores under a
+// data dir, bootstraps the root account, and serves every protocol on one
+// listener, dispatching each request by what it is (see route).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wharfml/wharf/internal/admin"
+	"github.com/wharfml/wharf/internal/awsapi"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/awsapi/shapes"
+	"github.com/wharfml/wharf/internal/awsapi/sigv4"
+	blobfs "github.com/wharfml/wharf/internal/blob/fs"
+	"github.com/wharfml/wharf/internal/iam"
+	"github.com/wharfml/wharf/internal/s3api"
+	"github.com/wharfml/wharf/internal/sagemaker"
+	"github.com/wharfml/wharf/internal/store/sqlite"
+	"github.com/wharfml/wharf/internal/sts"
+)
+
+// Config is what a server needs to start.
+type Config struct {
+	DataDir string
+	Region  string
+	// RootAccessKeyID and RootSecretAccessKey, if set, become the root
+	// account's keys when the data dir is first initialised.
+	RootAccessKeyID     string
+	RootSecretAccessKey string
+	Logger              *slog.Logger
+}
+
+// Data dir layout.
+const (
+	metadataFile        = "wharf.db"
+	blobDir             = "blobs"
+	RootCredentialsFile = "root-credentials"
+	signingKeyFile      = "signing.key"
+)
+
+var regionRE = regexp.MustCompile(`^[a-z0-9-]{9,16}$`)
+
+// Server is a running Wharf instance's state.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	meta     *sqlite.Store
+	blobs    *blobfs.Store
+	iam      *iam.Service
+	verifier *sigv4.Verifier
+	metrics  *metrics
+	ready    atomic.Bool
+
+	sagemakerAPI *awsjson.Router
+	adminAPI     *awsjson.Router
+	s3           *s3api.Handler
+	sts          *sts.Handler
+
+	// CreatedRootCredentials is set when this start initialised the data dir
+	// and wrote generated root keys to RootCredentialsFile.
+	CreatedRootCredentials string
+}
+
+// Open initialises (if needed) and opens the data dir.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if !regionRE.MatchString(cfg.Region) {
+		return nil, fmt.Errorf("region %q must be 9-16 characters of a-z, 0-9 and '-'", cfg.Region)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
+	var err error
+	if s.meta, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, metadataFile)); err != nil {
+		return nil, err
+	}
+	if s.blobs, err = blobfs.Open(filepath.Join(cfg.DataDir, blobDir)); err != nil {
+		s.meta.Close()
+		return nil, err
+	}
+	s.iam = &iam.Service{Store: s.meta}
+	if err := s.bootstrap(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, signingKeyFile))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.verifier = &sigv4.Verifier{Lookup: s.lookup}
+
+	s.sagemakerAPI = &awsjson.Router{TargetPrefix: "SageMaker.", Model: shapes.MustLoad("sagemaker"), Logger: s.log}
+	(&sagemaker.Service{Store: s.meta, Region: cfg.Region, PageKey: key}).Register(s.sagemakerAPI)
+	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
+	(&admin.Service{IAM: s.iam}).Register(s.adminAPI)
+	s.s3 = s3api.New(s3api.Config{Blobs: s.blobs, Buckets: s.meta, Region: cfg.Region, Logger: s.log})
+	s.sts = &sts.Handler{Logger: s.log}
+	s.ready.Store(true)
+	return s, nil
+}
+
+// bootstrap creates the root account on first start.
+func (s *Server) bootstrap(ctx context.Context) error {
+	creds, created, err := s.iam.Bootstrap(ctx, s.cfg.RootAccessKeyID, s.cfg.RootSecretAccessKey)
+	if err != nil || !created {
+		return err
+	}
+	if s.cfg.RootAccessKeyID != "" {
+		s.log.Info("root account created with the keys from the environment", "access_key_id", creds.AccessKeyID)
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, RootCredentialsFile)
+	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", creds.AccessKeyID, creds.SecretAccessKey)
+	if err := writeFileAtomic(path, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("write root credentials: %w", err)
+	}
+	s.CreatedRootCredentials = path
+	s.log.Info("root account created; its keys are in the credentials file", "path", path, "access_key_id", creds.AccessKeyID)
+	return nil
+}
+
+// lookup adapts IAM's key lookup to the verifier's contract.
+func (s *Server) lookup(ctx context.Context, keyID string) (string, awsapi.Identity, error) {
+	secret, id, err := s.iam.Lookup(ctx, keyID)
+	if errors.Is(err, iam.ErrUnknownKey) {
+		return "", id, sigv4.ErrUnknownKey
+	}
+	return secret, id, err
+}
+
+// Close releases the stores. Call it after the HTTP server has drained.
+func (s *Server) Close() error {
+	s.ready.Store(false)
+	var errs []error
+	if s.blobs != nil {
+		errs = append(errs, s.blobs.Close())
+	}
+	if s.meta != nil {
+		errs = append(errs, s.meta.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Handler returns the single HTTP handler for every protocol.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.route) }
+
+// route dispatches a request by protocol:
+//   - /healthz and /metrics: operational endpoints, no auth;
+//   - X-Amz-Target: AWS JSON 1.1 (SageMaker.*, WharfAdmin.*);
+//   - a SigV4 credential scope for s3 or sts (header or presigned query).
+//
+// Later: /v2/ (registry), /endpoints/{name}/invocations (runtime), web UI.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	protocol, operation := "other", "Unknown"
+	defer func() { s.metrics.observe(protocol, operation, rec.code(), start) }()
+
+	switch r.URL.Path {
+	case "/healthz":
+		protocol, operation = "ops", "Health"
+		if !s.ready.Load() {
+			http.Error(rec, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		rec.Write([]byte("ok\n"))
+		return
+	case "/metrics":
+		protocol, operation = "ops", "Metrics"
+		s.metrics.handler().ServeHTTP(rec, r)
+		return
+	}
+
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		var api *awsjson.Router
+		switch {
+		case strings.HasPrefix(target, "SageMaker."):
+			protocol, api = "sagemaker", s.sagemakerAPI
+		case strings.HasPrefix(target, admin.TargetPrefix):
+			protocol, api = "admin", s.adminAPI
+		default:
+			protocol = "json"
+			awsjson.WriteError(rec, awsjson.Errorf("UnknownOperationException", http.StatusBadRequest, "Unknown operation %s", target))
+			return
+		}
+		if operation = api.OperationName(r); operation == "" {
+			operation = "Unknown"
+		}
+		id, err := s.verifier.Verify(r)
+		if err != nil {
+			awsjson.WriteError(rec, s.jsonAuthError(err))
+			return
+		}
+		api.ServeHTTP(rec, r.WithContext(awsapi.WithIdentity(r.Context(), id)))
+		return
+	}
+
+	service, _, ok := sigv4.Scope(r)
+	switch {
+	case sigv4.IsPresignedV2(r):
+		// Legacy S3 presigned URLs, still the AWS CLI v1 default for `s3 presign`.
+		protocol, operation = "s3", s3api.OperationName(r)
+		id, err := s.verifier.VerifyPresignedV2(r)
+		if err != nil {
+			s.s3AuthError(rec, r, err)
+			return
+		}
+		s.s3.ServeHTTP(rec, r.WithContext(awsapi.WithIdentity(r.Context(), id)))
+	case ok && service == "s3":
+		protocol, operation = "s3", s3api.OperationName(r)
+		id, err := s.verifier.Verify(r)
+		if err != nil {
+			s.s3AuthError(rec, r, err)
+			return
+		}
+		s.s3.ServeHTTP(rec, r.WithContext(awsapi.WithIdentity(r.Context(), id)))
+	case ok && service == "sts":
+		protocol, operation = "sts", sts.OperationName(r)
+		id, err := s.verifier.Verify(r)
+		if err != nil {
+			var ve *sigv4.Error
+			if errors.As(err, &ve) {
+				sts.WriteError(rec, awsapi.NewRequestID(), ve.QueryHTTPStatus(), ve.QueryCode(), ve.JSONMessage())
+				return
+			}
+			s.log.Error("sts auth", "err", err)
+			sts.WriteError(rec, awsapi.NewRequestID(), http.StatusInternalServerError, "InternalFailure", "internal error")
+			return
+		}
+		s.sts.ServeHTTP(rec, r.WithContext(awsapi.WithIdentity(r.Context(), id)))
+	default:
+		// An unsigned request that is none of the above. S3 clients are the
+		// ones that send those (anonymous reads), so answer in S3's shape.
+		protocol = "s3"
+		operation = s3api.OperationName(r)
+		s.s3AuthError(rec, r, &sigv4.Error{Kind: sigv4.Missing, Message: "Anonymous access is not allowed; sign the request with an access key."})
+	}
+}
+
+func (s *Server) jsonAuthError(err error) *awsjson.Error {
+	var ve *sigv4.Error
+	if errors.As(err, &ve) {
+		return awsjson.Errorf(ve.JSONCode(), ve.HTTPStatus(false), "%s", ve.JSONMessage())
+	}
+	s.log.Error("authenticate request", "err", err)
+	return awsjson.Errorf("InternalFailure", http.StatusInternalServerError, "The request processing has failed because of an unknown error.")
+}
+
+func (s *Server) s3AuthError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *sigv4.Error
+	if errors.As(err, &ve) {
+		s3api.WriteError(w, r, ve.HTTPStatus(true), ve.S3Code(), ve.S3Message())
+		return
+	}
+	s.log.Error("authenticate request", "err", err)
+	s3api.WriteError(w, r, http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
+}
+
+// loadOrCreateKey returns a 32-byte secret kept in path, creating it once.
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) == 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
