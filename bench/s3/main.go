@@ -34,6 +34,7 @@ func main() {
 	smallN := flag.Int("n", 300, "requests per small-object size")
 	largeMiB := flag.Int("large-mib", 256, "size of the large object in MiB")
 	largeN := flag.Int("large-n", 3, "repetitions of the large object")
+	fsync := flag.Bool("fsync", false, "run Wharf with --fsync")
 	flag.Parse()
 
 	root := *dir
@@ -48,6 +49,7 @@ func main() {
 	srv, err := server.Open(ctx, server.Config{
 		DataDir: filepath.Join(root, "data"), Region: "us-east-1",
 		RootAccessKeyID: "AKIABENCHROOT0000001", RootSecretAccessKey: "bench-secret-0123456789abcdef",
+		Fsync:  *fsync,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -73,7 +75,7 @@ func main() {
 	scratch := filepath.Join(root, "cp")
 	os.MkdirAll(scratch, 0o755)
 
-	fmt.Printf("Wharf S3 API vs cp, same disk (%s)\n\n", root)
+	fmt.Printf("Wharf S3 API vs cp, same disk (%s), fsync=%v\n\n", root, *fsync)
 	fmt.Printf("%-22s %12s %12s %12s %8s\n", "case", "wharf p50", "wharf p99", "cp p50", "ratio")
 	for _, size := range []int{4 << 10, 1 << 20} {
 		data := randomBytes(size)

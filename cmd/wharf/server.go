@@ -19,6 +19,7 @@ import (
 func serverCmd() *cobra.Command {
 	var addr, dataDir, region string
 	var drain time.Duration
+	var fsync bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run Wharf (SQLite and files under --data-dir)",
@@ -32,6 +33,7 @@ func serverCmd() *cobra.Command {
 				Region:              region,
 				RootAccessKeyID:     os.Getenv("WHARF_ROOT_ACCESS_KEY_ID"),
 				RootSecretAccessKey: os.Getenv("WHARF_ROOT_SECRET_ACCESS_KEY"),
+				Fsync:               fsync,
 				Logger:              log,
 			})
 			if err != nil {
@@ -72,6 +74,7 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "directory for metadata, objects and credentials")
 	cmd.Flags().StringVar(&region, "region", "us-east-1", "AWS region name Wharf reports")
+	cmd.Flags().BoolVar(&fsync, "fsync", false, "fsync every object write (durable against power loss; slower small writes)")
 	cmd.Flags().DurationVar(&drain, "shutdown-timeout", 60*time.Second, "how long to wait for in-flight requests on SIGTERM/SIGINT")
 	return cmd
 }
