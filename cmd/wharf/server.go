@@ -13,13 +13,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/wharfml/wharf/internal/instances"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/runtime/docker"
 	"github.com/wharfml/wharf/internal/server"
 )
 
 func serverCmd() *cobra.Command {
 	var addr, dataDir, region string
-	var drain time.Duration
-	var fsync bool
+	var drain, stopGrace time.Duration
+	var fsync, gpus bool
+	var scale float64
+	var maxJobs int
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run Wharf (SQLite and files under --data-dir)",
@@ -28,12 +33,27 @@ func serverCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
+			catalog, err := instances.Default(scale, gpus)
+			if err != nil {
+				return err
+			}
+			var rt runtime.Runtime
+			if d, err := docker.New(); err != nil {
+				log.Warn("no Docker Engine: jobs will fail until one is available and Wharf restarts", "err", err)
+			} else {
+				defer d.Close()
+				rt = d
+			}
 			srv, err := server.Open(ctx, server.Config{
 				DataDir:             dataDir,
 				Region:              region,
 				RootAccessKeyID:     os.Getenv("WHARF_ROOT_ACCESS_KEY_ID"),
 				RootSecretAccessKey: os.Getenv("WHARF_ROOT_SECRET_ACCESS_KEY"),
 				Fsync:               fsync,
+				Runtime:             rt,
+				Catalog:             catalog,
+				MaxConcurrentJobs:   maxJobs,
+				StopGrace:           stopGrace,
 				Logger:              log,
 			})
 			if err != nil {
@@ -44,6 +64,9 @@ func serverCmd() *cobra.Command {
 				fmt.Fprintf(os.Stderr, "\nRoot credentials were generated and written to %s\nUse them with:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_DEFAULT_REGION=%s\n\n",
 					srv.CreatedRootCredentials, srv.CreatedRootCredentials, region)
 			}
+			ctrlCtx, stopControllers := context.WithCancel(context.Background())
+			controllersDone := srv.Start(ctrlCtx)
+			defer func() { stopControllers(); <-controllersDone }()
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
@@ -64,6 +87,9 @@ func serverCmd() *cobra.Command {
 			if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("shutdown", "err", err)
 			}
+			// Running jobs keep their containers; the next start adopts them.
+			stopControllers()
+			<-controllersDone
 			if err := srv.Close(); err != nil {
 				return err
 			}
@@ -75,6 +101,10 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "directory for metadata, objects and credentials")
 	cmd.Flags().StringVar(&region, "region", "us-east-1", "AWS region name Wharf reports")
 	cmd.Flags().BoolVar(&fsync, "fsync", false, "fsync every object write (durable against power loss; slower small writes)")
+	cmd.Flags().Float64Var(&scale, "instance-scale", 1, "fraction of each ml.* instance type's CPUs and memory given to a container (e.g. 0.25 on a laptop)")
+	cmd.Flags().BoolVar(&gpus, "gpus", false, "offer GPU instance types (needs the NVIDIA container runtime)")
+	cmd.Flags().IntVar(&maxJobs, "max-concurrent-jobs", 4, "training jobs run at once; more wait as Pending")
+	cmd.Flags().DurationVar(&stopGrace, "stop-grace", 120*time.Second, "time between SIGTERM and SIGKILL when a job is stopped")
 	cmd.Flags().DurationVar(&drain, "shutdown-timeout", 60*time.Second, "how long to wait for in-flight requests on SIGTERM/SIGINT")
 	return cmd
 }

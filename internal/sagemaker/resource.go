@@ -3,9 +3,11 @@ package sagemaker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/store"
 )
 
@@ -34,6 +36,30 @@ func (s *Service) create(ctx context.Context, r store.Resource, doc any, tags []
 		}
 	}
 	return nil
+}
+
+// update writes a changed Describe document back, if nobody changed the
+// resource since r was read (else store.ErrConflict).
+func (s *Service) update(ctx context.Context, r store.Resource, doc any, status string, now time.Time) error {
+	body, err := awsjson.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode %s %q: %w", r.Type, r.Name, err)
+	}
+	r.Doc, r.Status, r.Modified = body, status, now
+	_, err = s.Store.UpdateResource(ctx, r)
+	return err
+}
+
+// notify tells the controllers that resources of a kind changed.
+func (s *Service) notify(kind string) {
+	if s.Notify != nil {
+		s.Notify(kind)
+	}
+}
+
+// blobListOne asks for at most one object under a prefix.
+func blobListOne(prefix string) blob.ListOptions {
+	return blob.ListOptions{Prefix: prefix, MaxKeys: 1}
 }
 
 // get loads a resource and decodes its Describe document into doc.

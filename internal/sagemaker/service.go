@@ -11,13 +11,20 @@ import (
 
 	"github.com/wharfml/wharf/internal/awsapi"
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/store"
 )
 
 // Service holds what the SageMaker handlers share.
 type Service struct {
-	Store  store.Store
-	Region string
+	Store   store.Store
+	Blobs   blob.Store
+	Catalog *instances.Catalog
+	Region  string
+	// Notify, if set, is called with a resource type ("training-job") after
+	// a change a controller should act on.
+	Notify func(kind string)
 	// PageKey signs NextToken values so clients cannot forge resume points.
 	PageKey []byte
 	Now     func() time.Time
@@ -32,6 +39,10 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "AddTags", s.AddTags)
 	awsjson.Handle(r, "ListTags", s.ListTags)
 	awsjson.Handle(r, "DeleteTags", s.DeleteTags)
+	awsjson.Handle(r, "CreateTrainingJob", s.CreateTrainingJob)
+	awsjson.Handle(r, "DescribeTrainingJob", s.DescribeTrainingJob)
+	awsjson.Handle(r, "ListTrainingJobs", s.ListTrainingJobs)
+	awsjson.Handle(r, "StopTrainingJob", s.StopTrainingJob)
 }
 
 func (s *Service) now() time.Time {

@@ -24,10 +24,14 @@ import (
 	"github.com/wharfml/wharf/internal/awsapi/sigv4"
 	blobfs "github.com/wharfml/wharf/internal/blob/fs"
 	"github.com/wharfml/wharf/internal/iam"
+	"github.com/wharfml/wharf/internal/instances"
+	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/s3api"
 	"github.com/wharfml/wharf/internal/sagemaker"
 	"github.com/wharfml/wharf/internal/store/sqlite"
 	"github.com/wharfml/wharf/internal/sts"
+	"github.com/wharfml/wharf/internal/training"
 )
 
 // Config is what a server needs to start.
@@ -41,13 +45,23 @@ type Config struct {
 	// Fsync makes every object write durable against power loss (fsync of
 	// data, directory and index) at a cost of several milliseconds a write.
 	// Without it a process crash still never exposes a partial object.
-	Fsync  bool
-	Logger *slog.Logger
+	Fsync bool
+	// Runtime runs job containers; nil means jobs fail with a clear reason.
+	Runtime runtime.Runtime
+	// Catalog maps instance types onto container limits (nil: full size, no GPUs).
+	Catalog *instances.Catalog
+	// MaxConcurrentJobs caps training jobs running at once (0: 4).
+	MaxConcurrentJobs int
+	// StopGrace is the time between SIGTERM and SIGKILL when stopping jobs (0: 120 s).
+	StopGrace time.Duration
+	Logger    *slog.Logger
 }
 
 // Data dir layout.
 const (
 	metadataFile        = "wharf.db"
+	logsFile            = "logs.db"
+	workDir             = "work"
 	blobDir             = "blobs"
 	RootCredentialsFile = "root-credentials"
 	signingKeyFile      = "signing.key"
@@ -61,6 +75,8 @@ type Server struct {
 	log      *slog.Logger
 	meta     *sqlite.Store
 	blobs    *blobfs.Store
+	logs     *logs.Store
+	training *training.Controller
 	iam      *iam.Service
 	verifier *sigv4.Verifier
 	metrics  *metrics
@@ -68,6 +84,7 @@ type Server struct {
 
 	sagemakerAPI *awsjson.Router
 	adminAPI     *awsjson.Router
+	logsAPI      *awsjson.Router
 	s3           *s3api.Handler
 	sts          *sts.Handler
 
@@ -99,6 +116,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.meta.Close()
 		return nil, err
 	}
+	if s.logs, err = logs.Open(ctx, filepath.Join(cfg.DataDir, logsFile)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if cfg.Catalog == nil {
+		if cfg.Catalog, err = instances.Default(1, false); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	s.iam = &iam.Service{Store: s.meta}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Close()
@@ -112,13 +139,43 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.verifier = &sigv4.Verifier{Lookup: s.lookup}
 
 	s.sagemakerAPI = &awsjson.Router{TargetPrefix: "SageMaker.", Model: shapes.MustLoad("sagemaker"), Logger: s.log}
-	(&sagemaker.Service{Store: s.meta, Region: cfg.Region, PageKey: key}).Register(s.sagemakerAPI)
+	rt := cfg.Runtime
+	if rt == nil {
+		rt = runtime.Unavailable{Reason: "no container engine is configured (is the Docker Engine running?)"}
+	}
+	s.training = (&training.Controller{
+		Store: s.meta, Blobs: s.blobs, Runtime: rt, Logs: s.logs, Catalog: cfg.Catalog,
+		WorkDir: filepath.Join(cfg.DataDir, workDir, "training"), Region: cfg.Region,
+		MaxConcurrent: cfg.MaxConcurrentJobs, StopGrace: cfg.StopGrace, Logger: s.log,
+	}).New()
+	(&sagemaker.Service{Store: s.meta, Blobs: s.blobs, Catalog: cfg.Catalog, Region: cfg.Region, PageKey: key,
+		Notify: s.notify}).Register(s.sagemakerAPI)
+	s.logsAPI = &awsjson.Router{TargetPrefix: "Logs_20140328.", Model: shapes.MustLoad("logs"), Logger: s.log}
+	s.logs.Register(s.logsAPI, cfg.Region)
 	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
 	(&admin.Service{IAM: s.iam}).Register(s.adminAPI)
 	s.s3 = s3api.New(s3api.Config{Blobs: s.blobs, Buckets: s.meta, Region: cfg.Region, Logger: s.log})
 	s.sts = &sts.Handler{Logger: s.log}
 	s.ready.Store(true)
 	return s, nil
+}
+
+// Start runs the controllers until ctx ends; call it once after Open.
+// Cancel ctx and wait for the returned channel before Close.
+func (s *Server) Start(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.training.Run(ctx)
+	}()
+	return done
+}
+
+// notify wakes the controller of a resource type.
+func (s *Server) notify(kind string) {
+	if kind == training.ResourceType {
+		s.training.Notify()
+	}
 }
 
 // bootstrap creates the root account on first start.
@@ -156,6 +213,9 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.blobs != nil {
 		errs = append(errs, s.blobs.Close())
+	}
+	if s.logs != nil {
+		errs = append(errs, s.logs.Close())
 	}
 	if s.meta != nil {
 		errs = append(errs, s.meta.Close())
@@ -200,6 +260,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			protocol, api = "sagemaker", s.sagemakerAPI
 		case strings.HasPrefix(target, admin.TargetPrefix):
 			protocol, api = "admin", s.adminAPI
+		case strings.HasPrefix(target, "Logs_20140328."):
+			protocol, api = "logs", s.logsAPI
 		default:
 			protocol = "json"
 			awsjson.WriteError(rec, awsjson.Errorf("UnknownOperationException", http.StatusBadRequest, "Unknown operation %s", target))

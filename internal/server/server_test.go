@@ -35,18 +35,24 @@ type env struct {
 	srv *server.Server
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, opts ...func(*server.Config)) *env {
 	t.Helper()
-	srv, err := server.Open(context.Background(), server.Config{
+	cfg := server.Config{
 		DataDir: filepath.Join(t.TempDir(), "data"), Region: "us-east-1",
 		RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := srv.Start(ctx)
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); srv.Close() })
+	t.Cleanup(func() { hs.Close(); cancel(); <-done; srv.Close() })
 	return &env{url: hs.URL, srv: srv}
 }
 

@@ -65,10 +65,14 @@ const (
 
 // ResourceQuery selects resources of one type in one account.
 type ResourceQuery struct {
-	Account       string
-	Type          string
-	NameContains  string // case-insensitive substring
-	Status        string // exact, if set
+	// Account limits the query to one account; "" means every account
+	// (for controllers).
+	Account      string
+	Type         string
+	NameContains string // case-insensitive substring
+	Status       string // exact, if set
+	// Statuses, if set, keeps resources whose status is any of these.
+	Statuses      []string
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
 	// ModifiedAfter/Before filter on Modified (exclusive), if set.
@@ -80,6 +84,13 @@ type ResourceQuery struct {
 	AfterSortValue string
 	AfterName      string
 	Limit          int // <=0: no limit
+}
+
+// MetricPoint is one value of a job metric (from its log lines).
+type MetricPoint struct {
+	Name  string
+	Value float64
+	Time  time.Time
 }
 
 // Tag is a resource tag.
@@ -119,6 +130,11 @@ type Store interface {
 	PutTags(ctx context.Context, arn string, tags []Tag) error
 	ListTags(ctx context.Context, arn string) ([]Tag, error) // by key
 	DeleteTags(ctx context.Context, arn string, keys []string) error
+
+	// AppendMetrics adds points to a resource's metric series (keyed by ARN);
+	// ListMetrics returns them in the order appended.
+	AppendMetrics(ctx context.Context, arn string, points []MetricPoint) error
+	ListMetrics(ctx context.Context, arn string) ([]MetricPoint, error)
 
 	Close() error
 }

@@ -319,8 +319,12 @@ func (s *Store) ListResources(ctx context.Context, q store.ResourceQuery) ([]sto
 	if err != nil {
 		return nil, err
 	}
-	where := []string{"account = $1", "type = $2"}
-	args := []any{q.Account, q.Type}
+	where := []string{"type = $1"}
+	args := []any{q.Type}
+	if q.Account != "" {
+		args = append(args, q.Account)
+		where = append(where, "account = $2")
+	}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
@@ -330,6 +334,14 @@ func (s *Store) ListResources(ctx context.Context, q store.ResourceQuery) ([]sto
 	}
 	if q.Status != "" {
 		add("status = ?", q.Status)
+	}
+	if len(q.Statuses) > 0 {
+		var marks []string
+		for _, st := range q.Statuses {
+			args = append(args, st)
+			marks = append(marks, "$"+strconv.Itoa(len(args)))
+		}
+		where = append(where, "status IN ("+strings.Join(marks, ", ")+")")
 	}
 	if !q.CreatedAfter.IsZero() {
 		add("created_ms > ?", ms(q.CreatedAfter))
@@ -433,4 +445,46 @@ func (s *Store) DeleteTags(ctx context.Context, arn string, keys []string) error
 		return fmt.Errorf("delete tags of %s: %w", arn, err)
 	}
 	return nil
+}
+
+// Metrics.
+
+func (s *Store) AppendMetrics(ctx context.Context, arn string, points []store.MetricPoint) error {
+	if len(points) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append metrics of %s: %w", arn, err)
+	}
+	defer tx.Rollback()
+	for _, p := range points {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO metrics (arn, name, time_ms, value) VALUES ($1, $2, $3, $4)`,
+			arn, p.Name, ms(p.Time), p.Value); err != nil {
+			return fmt.Errorf("append metrics of %s: %w", arn, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append metrics of %s: %w", arn, err)
+	}
+	return nil
+}
+
+func (s *Store) ListMetrics(ctx context.Context, arn string) ([]store.MetricPoint, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, time_ms, value FROM metrics WHERE arn = $1 ORDER BY seq`, arn)
+	if err != nil {
+		return nil, fmt.Errorf("list metrics of %s: %w", arn, err)
+	}
+	defer rows.Close()
+	var out []store.MetricPoint
+	for rows.Next() {
+		var p store.MetricPoint
+		var t int64
+		if err := rows.Scan(&p.Name, &t, &p.Value); err != nil {
+			return nil, fmt.Errorf("list metrics of %s: %w", arn, err)
+		}
+		p.Time = fromMS(t)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

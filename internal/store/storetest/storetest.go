@@ -20,6 +20,34 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("ListResources", func(t *testing.T) { testListResources(t, newStore(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { testConcurrentUpdates(t, newStore(t)) })
 	t.Run("Tags", func(t *testing.T) { testTags(t, newStore(t)) })
+	t.Run("Metrics", func(t *testing.T) { testMetrics(t, newStore(t)) })
+	t.Run("AllAccounts", func(t *testing.T) { testAllAccounts(t, newStore(t)) })
+}
+
+func testMetrics(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	arn := "arn:aws:sagemaker:us-east-1:111111111111:training-job/x"
+	must(t, s.AppendMetrics(ctx, arn, []store.MetricPoint{{Name: "mse", Value: 2, Time: t0}, {Name: "acc", Value: 0.5, Time: t0}}))
+	must(t, s.AppendMetrics(ctx, arn, []store.MetricPoint{{Name: "mse", Value: 1.5, Time: t0.Add(time.Second)}}))
+	must(t, s.AppendMetrics(ctx, arn+"2", []store.MetricPoint{{Name: "mse", Value: 9, Time: t0}}))
+	got, err := s.ListMetrics(ctx, arn)
+	must(t, err)
+	if len(got) != 3 || got[0].Name != "mse" || got[0].Value != 2 || got[2].Value != 1.5 || !got[2].Time.Equal(t0.Add(time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// testAllAccounts: controllers list one type across accounts by status.
+func testAllAccounts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateResource(ctx, res("111111111111", "a", t0, "InProgress")))
+	must(t, s.CreateResource(ctx, res("222222222222", "b", t0.Add(time.Second), "Stopping")))
+	must(t, s.CreateResource(ctx, res("222222222222", "c", t0.Add(2*time.Second), "Completed")))
+	rs, err := s.ListResources(ctx, store.ResourceQuery{Type: "model-package-group", Statuses: []string{"InProgress", "Stopping"}})
+	must(t, err)
+	if fmt.Sprint(names(rs)) != "[a b]" {
+		t.Fatalf("got %v", names(rs))
+	}
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)

@@ -1,0 +1,238 @@
+// Package training runs SageMaker training jobs on a container runtime. Its
+// Controller reconciles from the metadata store: every job InProgress or
+// Stopping that no goroutine owns gets one, which drives the job through
+// Downloading → Training → Uploading to a terminal status, writing status
+// back after each step. Containers carry labels naming their job, so a
+// restarted server adopts the containers of jobs that were running.
+package training
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/instances"
+	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/sagemaker"
+	"github.com/wharfml/wharf/internal/store"
+)
+
+// ResourceType is the store type of training jobs.
+const ResourceType = "training-job"
+
+// LogGroup is the CloudWatch Logs group of training job output.
+const LogGroup = "/aws/sagemaker/TrainingJobs"
+
+// Controller runs training jobs.
+type Controller struct {
+	Store   store.Store
+	Blobs   blob.Store
+	Runtime runtime.Runtime
+	Logs    *logs.Store
+	Catalog *instances.Catalog
+	// WorkDir holds each running job's host directories (bind-mounted into
+	// its containers); it is emptied as jobs end.
+	WorkDir string
+	Region  string
+	// MaxConcurrent caps jobs running at once; the rest wait as Pending.
+	MaxConcurrent int
+	// StopGrace is the time between SIGTERM and SIGKILL (default 120 s).
+	StopGrace time.Duration
+	// Poll is how often running jobs check for stop requests and limits.
+	Poll   time.Duration
+	Logger *slog.Logger
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[string]bool // job ARN → owned by a goroutine
+	wg      sync.WaitGroup
+}
+
+// Notify asks the controller to look at the store now.
+func (c *Controller) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Controller) init() {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+		c.running = map[string]bool{}
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 120 * time.Second
+	}
+	if c.Poll == 0 {
+		c.Poll = time.Second
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// New prepares a controller; call Run to start it.
+func (c *Controller) New() *Controller { c.init(); return c }
+
+// Run reconciles until ctx ends, then waits for job goroutines to return.
+// Jobs interrupted by shutdown keep their containers and are adopted by the
+// next start.
+func (c *Controller) Run(ctx context.Context) {
+	c.init()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Error("training: reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			c.wg.Wait()
+			return
+		case <-c.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcile starts a goroutine for each active job nobody owns yet, oldest
+// first, up to MaxConcurrent; the others are marked Pending.
+func (c *Controller) reconcile(ctx context.Context) error {
+	jobs, err := c.Store.ListResources(ctx, store.ResourceQuery{
+		Type:     ResourceType,
+		Statuses: []string{string(types.TrainingJobStatusInProgress), string(types.TrainingJobStatusStopping)},
+		SortBy:   store.SortByCreationTime,
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range jobs {
+		if c.running[r.ARN] {
+			continue
+		}
+		if len(c.running) >= c.MaxConcurrent {
+			c.markPending(ctx, r)
+			continue
+		}
+		c.running[r.ARN] = true
+		c.wg.Add(1)
+		go func(r store.Resource) {
+			defer c.wg.Done()
+			defer func() {
+				c.mu.Lock()
+				delete(c.running, r.ARN)
+				c.mu.Unlock()
+				c.Notify() // a slot is free
+			}()
+			c.runJob(ctx, r)
+		}(r)
+	}
+	return nil
+}
+
+func (c *Controller) markPending(ctx context.Context, r store.Resource) {
+	c.mutate(ctx, r.Account, r.Name, func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
+		if doc.TrainingJobStatus != types.TrainingJobStatusInProgress || doc.SecondaryStatus != types.SecondaryStatusStarting {
+			return false
+		}
+		sagemaker.TransitionTraining(doc, types.TrainingJobStatusInProgress, types.SecondaryStatusPending,
+			"Waiting for capacity: the installation runs at most its configured number of jobs at once", now)
+		return true
+	})
+}
+
+// load reads a job's current document.
+func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sm.DescribeTrainingJobOutput, error) {
+	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
+	if err != nil {
+		return r, nil, err
+	}
+	var doc sm.DescribeTrainingJobOutput
+	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
+		return r, nil, err
+	}
+	return r, &doc, nil
+}
+
+// mutate applies fn to the job's latest document and stores it, retrying on
+// concurrent changes (StopTrainingJob). fn returns false to skip the write.
+func (c *Controller) mutate(ctx context.Context, account, name string, fn func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool) (*sm.DescribeTrainingJobOutput, error) {
+	for attempt := 0; ; attempt++ {
+		r, doc, err := c.load(ctx, account, name)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if !fn(doc, now) {
+			return doc, nil
+		}
+		body, err := awsjson.Marshal(doc)
+		if err != nil {
+			return nil, err
+		}
+		r.Doc, r.Status, r.Modified = body, string(doc.TrainingJobStatus), now
+		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
+			continue
+		}
+		return doc, err
+	}
+}
+
+// transition moves the job to a new status unless it is already terminal.
+func (c *Controller) transition(ctx context.Context, j *job, status types.TrainingJobStatus, secondary types.SecondaryStatus, message string, extra func(doc *sm.DescribeTrainingJobOutput, now time.Time)) {
+	doc, err := c.mutate(ctx, j.account, j.name, func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
+		if isTerminal(doc.TrainingJobStatus) {
+			return false
+		}
+		// A stop request wins over progress reports.
+		if doc.TrainingJobStatus == types.TrainingJobStatusStopping && !isTerminal(status) {
+			status, secondary = types.TrainingJobStatusStopping, types.SecondaryStatusStopping
+			if doc.SecondaryStatus == types.SecondaryStatusStopping {
+				return extra != nil && apply(extra, doc, now)
+			}
+		}
+		sagemaker.TransitionTraining(doc, status, secondary, message, now)
+		if extra != nil {
+			extra(doc, now)
+		}
+		return true
+	})
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Error("training: update status", "job", j.name, "err", err)
+		return
+	}
+	if doc != nil {
+		j.doc = doc
+	}
+}
+
+func apply(fn func(*sm.DescribeTrainingJobOutput, time.Time), doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
+	fn(doc, now)
+	return true
+}
+
+func isTerminal(s types.TrainingJobStatus) bool {
+	return s == types.TrainingJobStatusCompleted || s == types.TrainingJobStatusFailed || s == types.TrainingJobStatusStopped
+}
+
+// stopRequested reports whether StopTrainingJob was called.
+func (c *Controller) stopRequested(ctx context.Context, j *job) bool {
+	_, doc, err := c.load(ctx, j.account, j.name)
+	return err == nil && doc.TrainingJobStatus == types.TrainingJobStatusStopping
+}
+
+var _ = aws.String

@@ -1,0 +1,173 @@
+package training
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/contract"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/store"
+)
+
+// objectSource reads objects on behalf of a job owner: buckets of other
+// accounts read as missing.
+type objectSource struct {
+	store   store.Store
+	blobs   blob.Store
+	account string
+}
+
+func (o *objectSource) check(ctx context.Context, bucket string) error {
+	b, err := o.store.GetBucket(ctx, bucket)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && b.Owner != o.account) {
+		return fmt.Errorf("ClientError: bucket %s does not exist or belongs to another account", bucket)
+	}
+	return err
+}
+
+func (o *objectSource) List(ctx context.Context, bucket, prefix string, fn func(blob.ObjectInfo) error) error {
+	if err := o.check(ctx, bucket); err != nil {
+		return err
+	}
+	opts := blob.ListOptions{Prefix: prefix, MaxKeys: 1000}
+	for {
+		res, err := o.blobs.List(ctx, bucket, opts)
+		if err != nil {
+			return err
+		}
+		for _, obj := range res.Objects {
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+		if !res.IsTruncated {
+			return nil
+		}
+		opts.StartAfter = res.NextStartAfter
+	}
+}
+
+func (o *objectSource) Head(ctx context.Context, bucket, key string) (blob.ObjectInfo, error) {
+	if err := o.check(ctx, bucket); err != nil {
+		return blob.ObjectInfo{}, err
+	}
+	info, err := o.blobs.Head(ctx, bucket, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
+	}
+	return info, err
+}
+
+func (o *objectSource) Open(ctx context.Context, bucket, key string) (io.ReadCloser, blob.ObjectInfo, error) {
+	if err := o.check(ctx, bucket); err != nil {
+		return nil, blob.ObjectInfo{}, err
+	}
+	rc, info, err := o.blobs.Get(ctx, bucket, key, nil)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
+	}
+	return rc, info, err
+}
+
+// objectSink writes objects into the job owner's buckets.
+type objectSink objectSource
+
+func (o *objectSink) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) error {
+	if err := (*objectSource)(o).check(ctx, bucket); err != nil {
+		return err
+	}
+	_, err := o.blobs.Put(ctx, bucket, key, r, blob.PutOptions{Size: size, Attrs: blob.Attrs{ContentType: "application/octet-stream"}})
+	return err
+}
+
+// metricSink batches metric points into the store and remembers the last
+// value of each metric for FinalMetricDataList.
+type metricSink struct {
+	store   store.Store
+	arn     string
+	mu      sync.Mutex
+	pending []store.MetricPoint
+	last    map[string]store.MetricPoint
+	order   []string
+}
+
+func newMetricSink(s store.Store, arn string) *metricSink {
+	return &metricSink{store: s, arn: arn, last: map[string]store.MetricPoint{}}
+}
+
+func (m *metricSink) add(ctx context.Context, points []contract.MetricPoint) {
+	if len(points) == 0 {
+		return
+	}
+	m.mu.Lock()
+	for _, p := range points {
+		sp := store.MetricPoint{Name: p.Name, Value: p.Value, Time: p.Time}
+		m.pending = append(m.pending, sp)
+		if _, seen := m.last[p.Name]; !seen {
+			m.order = append(m.order, p.Name)
+		}
+		m.last[p.Name] = sp
+	}
+	full := len(m.pending) >= 500
+	m.mu.Unlock()
+	if full {
+		m.flush(ctx)
+	}
+}
+
+func (m *metricSink) flush(ctx context.Context) error {
+	m.mu.Lock()
+	batch := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	return m.store.AppendMetrics(ctx, m.arn, batch)
+}
+
+// final is FinalMetricDataList: the last value of each metric (≤ 40).
+func (m *metricSink) final() []types.MetricData {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []types.MetricData
+	for _, name := range m.order {
+		if len(out) == 40 {
+			break
+		}
+		p := m.last[name]
+		out = append(out, types.MetricData{MetricName: aws.String(p.Name), Value: aws.Float32(float32(p.Value)), Timestamp: aws.Time(p.Time)})
+	}
+	return out
+}
+
+// followLogs copies one host's output into its log stream and feeds the
+// metric matcher. After an adoption it skips lines already stored.
+func (c *Controller) followLogs(ctx context.Context, j *job, host int, id string, matcher *contract.MetricMatcher, metrics *metricSink) {
+	info, err := c.Runtime.Inspect(ctx, id)
+	if err != nil {
+		c.Logger.Warn("training: inspect container", "job", j.name, "err", err)
+		return
+	}
+	stream := fmt.Sprintf("%s/%s-%d", j.name, j.hosts[host], info.StartedAt.Unix())
+	w, err := c.Logs.Stream(ctx, j.account, LogGroup, stream)
+	if err != nil {
+		c.Logger.Error("training: open log stream", "job", j.name, "err", err)
+		return
+	}
+	defer w.Close()
+	seen := w.LastEventTime()
+	err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
+		if !seen.IsZero() && !l.Time.After(seen) {
+			return nil
+		}
+		metrics.add(ctx, matcher.Match(l.Text, l.Time))
+		return w.Write(ctx, l.Time, l.Text)
+	})
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Warn("training: follow logs", "job", j.name, "err", err)
+	}
+}
