@@ -374,7 +374,7 @@ func stageOne(ctx context.Context, src ObjectSource, w *writer, o ChannelObject)
 	if info.Size != o.Size {
 		return 0, clientErrorf("object changed while staging (size %d, listed as %d)", info.Size, o.Size)
 	}
-	f, err := w.create(o.RelPath, 0)
+	f, err := w.create(o.RelPath)
 	if err != nil {
 		return 0, err
 	}

@@ -94,14 +94,12 @@ func (w *writer) mkdirAll(rel string) error {
 }
 
 // create creates the regular file rel (replacing an existing regular file)
-// with the inherited permissions; perm, if non-zero, replaces them.
-func (w *writer) create(rel string, perm fs.FileMode) (*os.File, error) {
+// with the inherited permissions and owner.
+func (w *writer) create(rel string) (*os.File, error) {
 	if err := w.mkdirAll(path.Dir(rel)); err != nil {
 		return nil, err
 	}
-	if perm == 0 {
-		perm = w.filePerm
-	}
+	perm := w.filePerm
 	for range 2 {
 		f, err := w.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if err == nil {

@@ -94,6 +94,7 @@ func (p HostPaths) Mounts() []Mount {
 //
 //	root/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json (+ checkpointconfig.json)
 //	root/input/data/<channel>/   for File and FastFile channels
+//	root/input/data/<channel>_0  FIFO of each Pipe channel (fed by ServePipe)
 //	root/model/, root/output/data/, root/checkpoints/
 //
 // Config files are 0644; input/config and input/data are 0755 and not
@@ -118,49 +119,47 @@ func PrepareHost(root string, cfg HostConfig) (HostPaths, error) {
 		}
 		return HostPaths{}, fmt.Errorf("prepare host %s: %w", root, err)
 	}
-	writablePerm := os.FileMode(0o777)
-	if cfg.Owner != nil {
-		writablePerm = 0o755
-	}
+	// mk makes a directory; writable ones are for the container user.
 	mk := func(dir string, writable bool) error {
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := os.Mkdir(dir, 0o755); err != nil && dir != root {
 			return err
 		}
-		if !writable {
+		switch {
+		case !writable:
 			return os.Chmod(dir, 0o755)
+		case cfg.Owner == nil:
+			return os.Chmod(dir, 0o777)
 		}
-		if err := os.Chmod(dir, writablePerm); err != nil {
+		if err := os.Chmod(dir, 0o755); err != nil {
 			return err
 		}
-		if cfg.Owner != nil {
-			return os.Lchown(dir, cfg.Owner.UID, cfg.Owner.GID)
+		return os.Lchown(dir, cfg.Owner.UID, cfg.Owner.GID)
+	}
+	mkAll := func(writable bool, dirs ...string) error {
+		for _, d := range dirs {
+			if err := mk(d, writable); err != nil {
+				return fmt.Errorf("prepare host: %w", err)
+			}
 		}
 		return nil
 	}
-	dirs := []struct {
-		dir      string
-		writable bool
-	}{
-		{root, false}, {filepath.Join(root, "input"), false}, {paths.Config, false}, {paths.Data, false},
-		{paths.Model, true}, {paths.Output, true}, {paths.OutputData, true}, {paths.Checkpoints, true},
+	if err := mkAll(false, root, filepath.Join(root, "input"), paths.Config, paths.Data); err != nil {
+		return HostPaths{}, err
+	}
+	if err := mkAll(true, paths.Model, paths.Output, paths.OutputData, paths.Checkpoints); err != nil {
+		return HostPaths{}, err
 	}
 	for _, ch := range cfg.Channels {
-		if ch.InputMode != ModePipe {
-			dirs = append(dirs, struct {
-				dir      string
-				writable bool
-			}{paths.ChannelDir(ch.Name), ch.InputMode == ModeFile})
+		if ch.InputMode == ModePipe {
+			// Epoch 0 exists when the container starts; ServePipe feeds it.
+			if err := makeFIFO(filepath.Join(paths.Data, FIFOName(ch.Name, 0))); err != nil {
+				return HostPaths{}, fmt.Errorf("prepare host: %w", err)
+			}
+			continue
 		}
-	}
-	for i, d := range dirs {
-		var err error
-		if i == 0 {
-			err = os.Chmod(d.dir, 0o755)
-		} else {
-			err = mk(d.dir, d.writable)
-		}
-		if err != nil {
-			return HostPaths{}, fmt.Errorf("prepare host: %w", err)
+		// FastFile directories are mounted read-only anyway.
+		if err := mkAll(ch.InputMode == ModeFile, paths.ChannelDir(ch.Name)); err != nil {
+			return HostPaths{}, err
 		}
 	}
 	for _, f := range files {
@@ -171,6 +170,20 @@ func PrepareHost(root string, cfg HostConfig) (HostPaths, error) {
 		if err := os.Chmod(p, 0o644); err != nil {
 			return HostPaths{}, fmt.Errorf("prepare host: %w", err)
 		}
+	}
+	return paths, nil
+}
+
+// HostLayout returns the HostPaths PrepareHost makes for root and cfg
+// without touching the filesystem (for a controller adopting a running job).
+func HostLayout(root string, cfg HostConfig) (HostPaths, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return HostPaths{}, err
+	}
+	_, paths, err := hostFiles(root, &cfg)
+	if err != nil {
+		return HostPaths{}, fmt.Errorf("host layout: %w", err)
 	}
 	return paths, nil
 }

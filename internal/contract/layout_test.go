@@ -113,6 +113,9 @@ func TestPrepareHostVariants(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(p.Data, "train")); !os.IsNotExist(err) {
 		t.Errorf("Pipe channel got a directory: %v", err)
 	}
+	if st, err := os.Lstat(filepath.Join(p.Data, "train_0")); err != nil || st.Mode() != os.ModeNamedPipe|0o644 {
+		t.Errorf("Pipe channel FIFO: %v %v", st, err)
+	}
 	if st, _ := os.Lstat(p.ChannelDir("fast")); st.Mode().Perm() != 0o755 {
 		t.Errorf("FastFile dir mode %v", st.Mode())
 	}
@@ -126,6 +129,12 @@ func TestPrepareHostVariants(t *testing.T) {
 	}
 	if got := p.Mounts(); !reflect.DeepEqual(got, wantMounts) {
 		t.Errorf("Mounts = %+v\nwant %+v", got, wantMounts)
+	}
+	if again, err := HostLayout(p.Root, HostConfig{
+		Channels: []Channel{{Name: "train", S3Uri: "s3://b/t/", InputMode: ModePipe}, {Name: "fast", S3Uri: "s3://b/f/", InputMode: ModeFastFile}},
+		Hosts:    hosts, CurrentHost: "algo-10", CheckpointS3Uri: "s3://b/ckpt", CheckpointLocalPath: "/opt/ml/ckpt",
+	}); err != nil || !reflect.DeepEqual(again, p) {
+		t.Errorf("HostLayout = %+v, %v\nwant %+v", again, err, p)
 	}
 	if !filepath.IsAbs(p.Root) {
 		t.Errorf("root %q not absolute", p.Root)

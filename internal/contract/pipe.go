@@ -28,7 +28,8 @@ const maxRecordIOLen = 1<<29 - 1
 func FIFOName(channel string, epoch int) string { return channel + "_" + strconv.Itoa(epoch) }
 
 // ServePipe implements Pipe mode (§2.4) for one channel on one host: it
-// creates the FIFO dir/<channel>_0, waits for a reader, writes the objects
+// creates the FIFO dir/<channel>_0 (or uses the one PrepareHost made, which
+// the container may open before ServePipe starts), waits for a reader, writes the objects
 // back to back (key order, or shuffled with ShuffleSeed+epoch; gunzipped for
 // Gzip; framed for RecordIO), closes and removes it, then serves
 // <channel>_1, and so on until ctx is cancelled, when it returns nil. A
@@ -88,14 +89,10 @@ func serveEpoch(ctx context.Context, src ObjectSource, ch Channel, objs []Channe
 	return err
 }
 
-// openFIFO creates a FIFO at p and opens it for writing once a reader has
-// opened it, polling with O_NONBLOCK so that ctx can cancel the wait. The
-// returned file is non-blocking underneath (runtime poller), so write
-// deadlines work.
-func openFIFO(ctx context.Context, p string) (*os.File, error) {
-	// Readers poll for the name, so it must appear with its final mode:
-	// make it under a temporary name, then rename it into place (replacing
-	// whatever is there without following it).
+// makeFIFO creates a FIFO at p, mode 0644. Readers poll for the name, so it
+// must appear with its final mode: it is made under a temporary name, then
+// renamed into place (replacing whatever is there without following it).
+func makeFIFO(p string) error {
 	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp")
 	os.Remove(tmp)
 	err := syscall.Mkfifo(tmp, 0o600)
@@ -109,7 +106,21 @@ func openFIFO(ctx context.Context, p string) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create FIFO: %w", err)
+		return fmt.Errorf("create FIFO: %w", err)
+	}
+	return nil
+}
+
+// openFIFO creates a FIFO at p (unless there is one) and opens it for
+// writing once a reader has opened it, polling with O_NONBLOCK so that ctx
+// can cancel the wait. The returned file is non-blocking underneath (runtime
+// poller), so write deadlines work.
+func openFIFO(ctx context.Context, p string) (*os.File, error) {
+	// PrepareHost made epoch 0 already: readers may have opened it.
+	if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		if err := makeFIFO(p); err != nil {
+			return nil, err
+		}
 	}
 	made, err := os.Lstat(p)
 	if err != nil {

@@ -240,3 +240,32 @@ func TestServePipeCancel(t *testing.T) {
 		t.Errorf("stop while writing: %v after %v", err, time.Since(start))
 	}
 }
+
+func TestServePipePrepared(t *testing.T) {
+	s := newTestStore(t)
+	s.put(t, "b", "p/x", []byte("hello"))
+	ch := Channel{Name: "train", S3Uri: "s3://b/p/", InputMode: ModePipe}
+	paths, err := PrepareHost(filepath.Join(t.TempDir(), "h"), HostConfig{Channels: []Channel{ch}, Hosts: []string{"algo-1"}, CurrentHost: "algo-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container opens epoch 0 before ServePipe runs.
+	got := make(chan []byte)
+	go func() { got <- readFIFO(t, paths.Data, "train", 0, -1) }()
+	time.Sleep(50 * time.Millisecond)
+	stop := servePipe(t, s, ch, paths.Data)
+	select {
+	case b := <-got:
+		if string(b) != "hello" {
+			t.Errorf("epoch 0 = %q", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader of the prepared FIFO got nothing")
+	}
+	if b := readFIFO(t, paths.Data, "train", 1, -1); string(b) != "hello" {
+		t.Errorf("epoch 1 = %q", b)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
