@@ -25,6 +25,7 @@ func serverCmd() *cobra.Command {
 	var fsync, gpus bool
 	var scale float64
 	var maxJobs int
+	var logCap int64
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run Wharf (SQLite and files under --data-dir)",
@@ -45,16 +46,17 @@ func serverCmd() *cobra.Command {
 				rt = d
 			}
 			srv, err := server.Open(ctx, server.Config{
-				DataDir:             dataDir,
-				Region:              region,
-				RootAccessKeyID:     os.Getenv("WHARF_ROOT_ACCESS_KEY_ID"),
-				RootSecretAccessKey: os.Getenv("WHARF_ROOT_SECRET_ACCESS_KEY"),
-				Fsync:               fsync,
-				Runtime:             rt,
-				Catalog:             catalog,
-				MaxConcurrentJobs:   maxJobs,
-				StopGrace:           stopGrace,
-				Logger:              log,
+				DataDir:              dataDir,
+				Region:               region,
+				RootAccessKeyID:      os.Getenv("WHARF_ROOT_ACCESS_KEY_ID"),
+				RootSecretAccessKey:  os.Getenv("WHARF_ROOT_SECRET_ACCESS_KEY"),
+				Fsync:                fsync,
+				Runtime:              rt,
+				Catalog:              catalog,
+				MaxConcurrentJobs:    maxJobs,
+				StopGrace:            stopGrace,
+				LogMaxBytesPerStream: logCap,
+				Logger:               log,
 			})
 			if err != nil {
 				return err
@@ -104,6 +106,7 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&scale, "instance-scale", 1, "fraction of each ml.* instance type's CPUs and memory given to a container (e.g. 0.25 on a laptop)")
 	cmd.Flags().BoolVar(&gpus, "gpus", false, "offer GPU instance types (needs the NVIDIA container runtime)")
 	cmd.Flags().IntVar(&maxJobs, "max-concurrent-jobs", 4, "training jobs run at once; more wait as Pending")
+	cmd.Flags().Int64Var(&logCap, "log-max-bytes-per-stream", 64<<20, "bytes kept per job log stream; later output is dropped with a marker line")
 	cmd.Flags().DurationVar(&stopGrace, "stop-grace", 120*time.Second, "time between SIGTERM and SIGKILL when a job is stopped")
 	cmd.Flags().DurationVar(&drain, "shutdown-timeout", 60*time.Second, "how long to wait for in-flight requests on SIGTERM/SIGINT")
 	return cmd

@@ -6,6 +6,7 @@ package iam
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"math/big"
@@ -176,3 +177,19 @@ func randomString(alphabet string, n int) (string, error) {
 }
 
 func randomDigits(n int) (string, error) { return randomString("0123456789", n) }
+
+// ErrBadSecret is returned by Authenticate for a wrong secret.
+var ErrBadSecret = errors.New("iam: wrong secret access key")
+
+// Authenticate checks an access key pair given in the clear (HTTP Basic
+// auth to the registry), comparing secrets in constant time.
+func (s *Service) Authenticate(ctx context.Context, accessKeyID, secret string) (awsapi.Identity, error) {
+	want, id, err := s.Lookup(ctx, accessKeyID)
+	if err != nil {
+		return id, err
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+		return awsapi.Identity{}, ErrBadSecret
+	}
+	return id, nil
+}

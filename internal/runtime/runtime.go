@@ -125,9 +125,11 @@ type LogLine struct {
 type Runtime interface {
 	// InspectImage describes a local image, or returns ErrImageNotFound.
 	InspectImage(ctx context.Context, ref string) (ImageInfo, error)
-	// LoadImage loads a `docker save`-format tar stream (used to bring
-	// images from Wharf's registry into the engine).
+	// LoadImage loads a `docker save`-format tar stream.
 	LoadImage(ctx context.Context, tar io.Reader) error
+	// PullImage pulls ref from its registry; auth is the engine's
+	// base64-encoded registry credential ("" for none).
+	PullImage(ctx context.Context, ref, auth string) error
 
 	CreateNetwork(ctx context.Context, spec NetworkSpec) (id string, err error)
 	// RemoveNetwork removes a network; a missing one is not an error.

@@ -18,6 +18,9 @@ func (u Unavailable) InspectImage(context.Context, string) (ImageInfo, error) {
 	return ImageInfo{}, u.err()
 }
 func (u Unavailable) LoadImage(context.Context, io.Reader) error { return u.err() }
+func (u Unavailable) PullImage(context.Context, string, string) error {
+	return u.err()
+}
 func (u Unavailable) CreateNetwork(context.Context, NetworkSpec) (string, error) {
 	return "", u.err()
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/wharfml/wharf/internal/awsapi/shapes"
 	"github.com/wharfml/wharf/internal/awsapi/sigv4"
 	blobfs "github.com/wharfml/wharf/internal/blob/fs"
+	"github.com/wharfml/wharf/internal/ecr"
 	"github.com/wharfml/wharf/internal/iam"
 	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/registry"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/s3api"
 	"github.com/wharfml/wharf/internal/sagemaker"
@@ -52,6 +54,8 @@ type Config struct {
 	Catalog *instances.Catalog
 	// MaxConcurrentJobs caps training jobs running at once (0: 4).
 	MaxConcurrentJobs int
+	// LogMaxBytesPerStream caps each job log stream (0: logs.DefaultMaxBytesPerStream).
+	LogMaxBytesPerStream int64
 	// StopGrace is the time between SIGTERM and SIGKILL when stopping jobs (0: 120 s).
 	StopGrace time.Duration
 	Logger    *slog.Logger
@@ -62,6 +66,7 @@ const (
 	metadataFile        = "wharf.db"
 	logsFile            = "logs.db"
 	workDir             = "work"
+	registryUploadDir   = "registry-uploads"
 	blobDir             = "blobs"
 	RootCredentialsFile = "root-credentials"
 	signingKeyFile      = "signing.key"
@@ -85,6 +90,8 @@ type Server struct {
 	sagemakerAPI *awsjson.Router
 	adminAPI     *awsjson.Router
 	logsAPI      *awsjson.Router
+	ecrAPI       *awsjson.Router
+	registry     *registry.Registry
 	s3           *s3api.Handler
 	sts          *sts.Handler
 
@@ -116,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.meta.Close()
 		return nil, err
 	}
-	if s.logs, err = logs.Open(ctx, filepath.Join(cfg.DataDir, logsFile)); err != nil {
+	if s.logs, err = logs.Open(ctx, filepath.Join(cfg.DataDir, logsFile), logs.Options{MaxBytesPerStream: cfg.LogMaxBytesPerStream}); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -152,6 +159,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Notify: s.notify}).Register(s.sagemakerAPI)
 	s.logsAPI = &awsjson.Router{TargetPrefix: "Logs_20140328.", Model: shapes.MustLoad("logs"), Logger: s.log}
 	s.logs.Register(s.logsAPI, cfg.Region)
+	s.registry, err = registry.New(ctx, registry.Config{
+		Blobs: s.blobs, TempDir: filepath.Join(cfg.DataDir, registryUploadDir), Auth: registryAuth{s.iam},
+		Logger: s.log, Key: deriveKey(key, "registry"),
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start registry: %w", err)
+	}
+	s.training.Images = imageResolver{registry: s.registry, iam: s.iam}
+	s.ecrAPI = &awsjson.Router{TargetPrefix: ecr.TargetPrefix, Model: shapes.MustLoad("ecr"), Logger: s.log}
+	(&ecr.Service{Registry: s.registry, Region: cfg.Region}).Register(s.ecrAPI)
 	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
 	(&admin.Service{IAM: s.iam}).Register(s.adminAPI)
 	s.s3 = s3api.New(s3api.Config{Blobs: s.blobs, Buckets: s.meta, Region: cfg.Region, Logger: s.log})
@@ -214,6 +232,9 @@ func (s *Server) Close() error {
 	if s.blobs != nil {
 		errs = append(errs, s.blobs.Close())
 	}
+	if s.registry != nil {
+		errs = append(errs, s.registry.Close())
+	}
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
 	}
@@ -253,6 +274,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if isRegistryRequest(r) {
+		protocol, operation = "registry", registryOperation(r)
+		s.registry.ServeHTTP(rec, r)
+		return
+	}
+
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		var api *awsjson.Router
 		switch {
@@ -262,6 +289,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			protocol, api = "admin", s.adminAPI
 		case strings.HasPrefix(target, "Logs_20140328."):
 			protocol, api = "logs", s.logsAPI
+		case strings.HasPrefix(target, ecr.TargetPrefix):
+			protocol, api = "ecr", s.ecrAPI
 		default:
 			protocol = "json"
 			awsjson.WriteError(rec, awsjson.Errorf("UnknownOperationException", http.StatusBadRequest, "Unknown operation %s", target))
@@ -275,7 +304,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			awsjson.WriteError(rec, s.jsonAuthError(err))
 			return
 		}
-		api.ServeHTTP(rec, r.WithContext(awsapi.WithIdentity(r.Context(), id)))
+		ctx := awsapi.WithIdentity(r.Context(), id)
+		if api == s.ecrAPI {
+			ctx = ecr.WithEndpoint(ctx, r) // repository URIs name the host the client used
+		}
+		api.ServeHTTP(rec, r.WithContext(ctx))
 		return
 	}
 

@@ -46,6 +46,9 @@ type Controller struct {
 	MaxConcurrent int
 	// StopGrace is the time between SIGTERM and SIGKILL (default 120 s).
 	StopGrace time.Duration
+	// Images, if set, recognises images in Wharf's own registry and gives
+	// the credential to pull them with the job owner's rights.
+	Images ImageResolver
 	// Poll is how often running jobs check for stop requests and limits.
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -54,6 +57,14 @@ type Controller struct {
 	mu      sync.Mutex
 	running map[string]bool // job ARN → owned by a goroutine
 	wg      sync.WaitGroup
+}
+
+// ImageResolver decides how a job's image reaches the engine.
+type ImageResolver interface {
+	// Resolve reports whether ref names an image in Wharf's registry and, if
+	// so, the engine credential to pull it as account. An image of another
+	// account's private repository is an error.
+	Resolve(ctx context.Context, account, ref string) (ours bool, auth string, err error)
 }
 
 // Notify asks the controller to look at the store now.
@@ -108,7 +119,8 @@ func (c *Controller) Run(ctx context.Context) {
 }
 
 // reconcile starts a goroutine for each active job nobody owns yet, oldest
-// first, up to MaxConcurrent; the others are marked Pending.
+// first, up to MaxConcurrent; the others are marked Pending. Jobs being
+// stopped are not held back by the cap.
 func (c *Controller) reconcile(ctx context.Context) error {
 	jobs, err := c.Store.ListResources(ctx, store.ResourceQuery{
 		Type:     ResourceType,
@@ -124,7 +136,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		if c.running[r.ARN] {
 			continue
 		}
-		if len(c.running) >= c.MaxConcurrent {
+		// A stopped job that waits for capacity ends at once; one that ran
+		// before a restart has containers and counted already. Neither waits.
+		if len(c.running) >= c.MaxConcurrent && r.Status != string(types.TrainingJobStatusStopping) {
 			c.markPending(ctx, r)
 			continue
 		}

@@ -56,8 +56,10 @@ func (c *Controller) runJob(ctx context.Context, r store.Resource) {
 		c.Logger.Error("training: load job", "job", r.Name, "err", err)
 		return
 	}
+	// One directory per job right under WorkDir (account ids are 12 digits,
+	// so "<account>-<name>" is unambiguous): WorkDir is empty when no job runs.
 	j := &job{account: r.Account, name: aws.ToString(doc.TrainingJobName), arn: r.ARN, doc: doc,
-		workDir: filepath.Join(c.WorkDir, r.Account, strings.ToLower(r.Name))}
+		workDir: filepath.Join(c.WorkDir, r.Account+"-"+strings.ToLower(r.Name))}
 	n := int(aws.ToInt32(doc.ResourceConfig.InstanceCount))
 	for i := 1; i <= n; i++ {
 		j.hosts = append(j.hosts, fmt.Sprintf("algo-%d", i))
@@ -79,6 +81,8 @@ func (c *Controller) runJob(ctx context.Context, r store.Resource) {
 		out = outcome{status: types.TrainingJobStatusFailed, secondary: types.SecondaryStatusFailed,
 			reason: "InternalServerError: the job's containers disappeared while Wharf was not running"}
 	default:
+		// A previous process may have died while staging: start afresh.
+		c.removeLeftovers(ctx, j)
 		out = c.start(ctx, j)
 		if out.status == "" {
 			out = c.watch(ctx, j)
@@ -104,6 +108,17 @@ func (c *Controller) start(ctx context.Context, j *job) outcome {
 		return outcome{status: types.TrainingJobStatusStopped, secondary: types.SecondaryStatusStopped}
 	}
 	image := aws.ToString(doc.AlgorithmSpecification.TrainingImage)
+	if c.Images != nil {
+		ours, auth, err := c.Images.Resolve(ctx, j.account, image)
+		if err != nil {
+			return fail(clientError(err))
+		}
+		if ours {
+			if err := c.Runtime.PullImage(ctx, image, auth); err != nil {
+				return fail(fmt.Sprintf("ClientError: pulling %s from Wharf's registry: %v", image, err))
+			}
+		}
+	}
 	img, err := c.Runtime.InspectImage(ctx, image)
 	if errors.Is(err, runtime.ErrImageNotFound) {
 		return fail(fmt.Sprintf("ClientError: image %s was not found: push it to Wharf's registry or load it into the Docker Engine", image))
@@ -259,6 +274,21 @@ func (c *Controller) adopt(ctx context.Context, j *job, existing []runtime.Conta
 	if len(nets) > 0 {
 		j.network = nets[0]
 	}
+	if cc := j.doc.CheckpointConfig; cc != nil && aws.ToString(cc.S3Uri) != "" {
+		// Keep syncing checkpoints. What the previous process had not
+		// uploaded yet is unknown, so every file is uploaded once now.
+		sink := &objectSink{store: c.Store, blobs: c.Blobs, account: j.account}
+		for _, p := range j.paths {
+			syncer, err := contract.NewSyncer(ctx, sink, aws.ToString(cc.S3Uri), p.Checkpoints)
+			if err != nil {
+				return fail(clientError(err))
+			}
+			j.syncers = append(j.syncers, syncer)
+			if err := uploadTree(ctx, sink, aws.ToString(cc.S3Uri), p.Checkpoints); err != nil {
+				c.Logger.Warn("training: upload checkpoints after adoption", "job", j.name, "err", err)
+			}
+		}
+	}
 	c.Logger.Info("training: adopted running job", "job", j.name, "hosts", len(j.hosts))
 	return c.watch(ctx, j)
 }
@@ -278,8 +308,12 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 		err    error
 	}
 	exits := make(chan exit, len(j.hosts))
-	var followers sync.WaitGroup
+	var followers, feeders sync.WaitGroup // log followers, Pipe feeders
 	jobCtx, cancelJob := context.WithCancel(ctx)
+	// On every return (also at shutdown) the log followers and pipe feeders
+	// end before the caller goes on: the server closes the log store next.
+	defer feeders.Wait()
+	defer followers.Wait()
 	defer cancelJob()
 	for i, id := range j.containers {
 		followers.Add(1)
@@ -292,8 +326,10 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 			exits <- exit{host: i, status: st, err: err}
 		}()
 	}
-	// Pipe-mode channels are fed while the containers run.
+	// Pipe-mode channels are fed while the containers run; a feeding error
+	// (an object vanished, bad gzip data) fails the job.
 	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
+	pipeErrs := make(chan error, len(j.hosts)*len(doc.InputDataConfig))
 	for i := range j.hosts {
 		for _, ch := range channelsOf(doc) {
 			if ch.InputMode != "Pipe" {
@@ -304,7 +340,13 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 				c.stopAll(ctx, j)
 				return fail(clientError(err))
 			}
-			go contract.ServePipe(jobCtx, src, ch, objs, j.paths[i].Data)
+			feeders.Add(1)
+			go func() {
+				defer feeders.Done()
+				if err := contract.ServePipe(jobCtx, src, ch, objs, j.paths[i].Data); err != nil {
+					pipeErrs <- err // buffered for every feeder: never blocks
+				}
+			}()
 		}
 	}
 
@@ -318,7 +360,16 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 	for remaining > 0 {
 		select {
 		case <-ctx.Done():
+			c.flushMetrics(j, metrics)
 			return outcome{}
+		case err := <-pipeErrs:
+			if out.status == "" {
+				out = pipeFailure(err)
+			}
+			if !stopping {
+				stopping = true
+				go c.stopAll(ctx, j)
+			}
 		case e := <-exits:
 			remaining--
 			if e.err != nil {
@@ -347,7 +398,7 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 				out = outcome{status: types.TrainingJobStatusStopped, secondary: types.SecondaryStatusMaxRuntimeExceeded, upload: true}
 				c.transition(ctx, j, types.TrainingJobStatusStopping, types.SecondaryStatusStopping, "Stopping: MaxRuntimeInSeconds reached", nil)
 			case volume > 0 && c.overVolume(j, volume):
-				out = fail(fmt.Sprintf("ClientError: the job wrote more than its VolumeSizeInGB (%d GB) under /opt/ml", volume>>30))
+				out = volumeExceeded(volume)
 			default:
 				c.syncCheckpoints(ctx, j, false)
 				continue
@@ -356,9 +407,26 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 			go c.stopAll(ctx, j)
 		}
 	}
-	followers.Wait()
-	if err := metrics.flush(ctx); err != nil {
-		c.Logger.Error("training: store metrics", "job", j.name, "err", err)
+	// The containers are gone; a host may have overrun its volume between
+	// two polls (a fast writer), which must not be uploaded as a model.
+	if (out.status == "" || out.upload) && volume > 0 && c.overVolume(j, volume) {
+		out = volumeExceeded(volume)
+	}
+	followers.Wait() // the logs end with the containers
+	cancelJob()
+	feeders.Wait()
+	// A feeder may have failed just as its reader exited: the container
+	// then read truncated data.
+	select {
+	case err := <-pipeErrs:
+		if out.status == "" {
+			out = pipeFailure(err)
+		}
+	default:
+	}
+	c.flushMetrics(j, metrics)
+	if ctx.Err() != nil {
+		return outcome{}
 	}
 	c.mutate(ctx, j.account, j.name, func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
 		doc.FinalMetricDataList = metrics.final()
@@ -370,16 +438,34 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 	return out
 }
 
-func (c *Controller) overVolume(j *job, limit int64) bool {
-	var total int64
-	for _, p := range j.paths {
-		n, err := contract.DirSize(p.Root)
-		if err != nil {
-			return false
-		}
-		total += n
+func (c *Controller) flushMetrics(j *job, metrics *metricSink) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := metrics.flush(ctx); err != nil {
+		c.Logger.Error("training: store metrics", "job", j.name, "err", err)
 	}
-	return total > limit*int64(len(j.paths))
+}
+
+func pipeFailure(err error) outcome {
+	if contract.IsClientError(err) {
+		return fail(clientError(err))
+	}
+	return fail("InternalServerError: feeding a Pipe-mode channel: " + err.Error())
+}
+
+func volumeExceeded(volume int64) outcome {
+	return fail(fmt.Sprintf("ClientError: a host wrote more than the job's VolumeSizeInGB (%d GB) under /opt/ml", volume>>30))
+}
+
+// overVolume reports whether any host's directories use more than limit
+// bytes (VolumeSizeInGB is per instance).
+func (c *Controller) overVolume(j *job, limit int64) bool {
+	for _, p := range j.paths {
+		if n, err := contract.DirSize(p.Root); err == nil && n > limit {
+			return true
+		}
+	}
+	return false
 }
 
 // stopAll sends SIGTERM to every host, SIGKILL after the grace period.
@@ -471,14 +557,47 @@ func (c *Controller) putTarGz(ctx context.Context, account, bucket, key string, 
 	return err
 }
 
+// cleanup removes everything of the job: its containers and network (also
+// ones this process does not know of, e.g. the surviving hosts of a job
+// whose other container vanished, or a network a crashed process created)
+// and its work dir.
 func (c *Controller) cleanup(ctx context.Context, j *job) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	for _, id := range j.containers {
 		if err := c.Runtime.Remove(ctx, id); err != nil {
 			c.Logger.Warn("training: remove container", "job", j.name, "err", err)
 		}
 	}
 	if j.network != "" {
-		c.Runtime.RemoveNetwork(ctx, j.network)
+		if err := c.Runtime.RemoveNetwork(ctx, j.network); err != nil {
+			c.Logger.Warn("training: remove network", "job", j.name, "err", err)
+		}
+	}
+	c.removeLeftovers(ctx, j)
+}
+
+// removeLeftovers removes the containers and networks labelled with the job
+// and its work dir.
+func (c *Controller) removeLeftovers(ctx context.Context, j *job) {
+	labels := c.labels(j)
+	cs, err := c.Runtime.List(ctx, labels)
+	if err != nil {
+		c.Logger.Warn("training: list containers", "job", j.name, "err", err)
+	}
+	for _, ci := range cs {
+		if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
+			c.Logger.Warn("training: remove container", "job", j.name, "err", err)
+		}
+	}
+	nets, err := c.Runtime.ListNetworks(ctx, labels)
+	if err != nil {
+		c.Logger.Warn("training: list networks", "job", j.name, "err", err)
+	}
+	for _, n := range nets {
+		if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
+			c.Logger.Warn("training: remove network", "job", j.name, "err", err)
+		}
 	}
 	if err := os.RemoveAll(j.workDir); err != nil {
 		c.Logger.Warn("training: remove work dir", "job", j.name, "err", err)

@@ -5,7 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
@@ -159,9 +164,12 @@ func (c *Controller) followLogs(ctx context.Context, j *job, host int, id string
 		return
 	}
 	defer w.Close()
+	// Stored events have millisecond timestamps; a container prints many
+	// lines per millisecond, so lines are compared at that resolution (the
+	// previous process flushed its buffer when it shut down).
 	seen := w.LastEventTime()
 	err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
-		if !seen.IsZero() && !l.Time.After(seen) {
+		if !seen.IsZero() && !l.Time.Truncate(time.Millisecond).After(seen) {
 			return nil
 		}
 		metrics.add(ctx, matcher.Match(l.Text, l.Time))
@@ -170,4 +178,40 @@ func (c *Controller) followLogs(ctx context.Context, j *job, host int, id string
 	if err != nil && ctx.Err() == nil {
 		c.Logger.Warn("training: follow logs", "job", j.name, "err", err)
 	}
+}
+
+// uploadTree uploads every regular file under dir to the checkpoint prefix
+// s3Uri under its relative path. Symlinks are not followed and os.Root keeps
+// every open inside dir, which the container can write to.
+func uploadTree(ctx context.Context, sink contract.ObjectSink, s3Uri, dir string) error {
+	bucket, prefix, err := contract.ParseS3URI(s3Uri)
+	if err != nil {
+		return err
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil // vanished meanwhile, or not a file
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return nil
+		}
+		return sink.Put(ctx, bucket, prefix+rel, io.LimitReader(f, st.Size()), st.Size())
+	})
 }

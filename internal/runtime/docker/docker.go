@@ -119,6 +119,25 @@ func (r *Runtime) LoadImage(ctx context.Context, tar io.Reader) error {
 	}
 }
 
+// PullImage implements runtime.Runtime: pulls ref with the given registry
+// credential, failing on an error reported in the progress stream.
+func (r *Runtime) PullImage(ctx context.Context, ref, auth string) error {
+	res, err := r.c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("docker: pull %s: %w", ref, err)
+	}
+	defer res.Close()
+	for m, err := range res.JSONMessages(ctx) {
+		if err != nil {
+			return fmt.Errorf("docker: pull %s: reading progress: %w", ref, err)
+		}
+		if m.Error != nil {
+			return fmt.Errorf("docker: pull %s: %s", ref, m.Error.Message)
+		}
+	}
+	return nil
+}
+
 // ---------------------------------------------------------------- networks
 
 // CreateNetwork implements runtime.Runtime: an attachable bridge network.
