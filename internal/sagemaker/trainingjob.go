@@ -97,7 +97,13 @@ func (s *Service) CreateTrainingJob(ctx context.Context, in *sm.CreateTrainingJo
 		}},
 	}
 	if doc.CheckpointConfig != nil && doc.CheckpointConfig.LocalPath == nil {
-		doc.CheckpointConfig.LocalPath = aws.String("/opt/ml/checkpoints")
+		doc.CheckpointConfig.LocalPath = aws.String(contract.DefaultCheckpointLocalPath)
+	}
+	// The container layout must be buildable: checkpoint paths inside
+	// /opt/ml's mounts or channel names clashing with Pipe FIFOs fail here,
+	// not when the job runs.
+	if _, err := contract.HostLayout("/nonexistent", TrainingHostConfig(&doc, []string{"algo-1"}, "algo-1")); err != nil {
+		return nil, validationError("Invalid training job layout: %v", err)
 	}
 	err = s.create(ctx, store.Resource{
 		Account: id.AccountID, Type: typeTrainingJob, Name: name, ARN: arn,
@@ -366,4 +372,39 @@ func TransitionTraining(doc *sm.DescribeTrainingJobOutput, status types.Training
 
 func isTerminal(s types.TrainingJobStatus) bool {
 	return s == types.TrainingJobStatusCompleted || s == types.TrainingJobStatusFailed || s == types.TrainingJobStatusStopped
+}
+
+// TrainingChannels describes a job's input channels for the contract package,
+// each with its effective input mode.
+func TrainingChannels(doc *sm.DescribeTrainingJobOutput) []contract.Channel {
+	var out []contract.Channel
+	for _, ch := range doc.InputDataConfig {
+		ds := ch.DataSource.S3DataSource
+		c := contract.Channel{
+			Name: aws.ToString(ch.ChannelName), S3DataType: string(ds.S3DataType), S3Uri: aws.ToString(ds.S3Uri),
+			Distribution: string(ds.S3DataDistributionType), ContentType: aws.ToString(ch.ContentType),
+			CompressionType: string(ch.CompressionType), RecordWrapperType: string(ch.RecordWrapperType),
+			InputMode: contract.EffectiveInputMode(string(ch.InputMode), string(doc.AlgorithmSpecification.TrainingInputMode)),
+		}
+		if c.Distribution == "" {
+			c.Distribution = string(types.S3DataDistributionFullyReplicated)
+		}
+		if ch.ShuffleConfig != nil {
+			c.ShuffleSeed = ch.ShuffleConfig.Seed
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// TrainingHostConfig is the contract configuration of one host of a job.
+func TrainingHostConfig(doc *sm.DescribeTrainingJobOutput, hosts []string, host string) contract.HostConfig {
+	cfg := contract.HostConfig{
+		HyperParameters: doc.HyperParameters, Channels: TrainingChannels(doc),
+		Hosts: hosts, CurrentHost: host, InstanceType: string(doc.ResourceConfig.InstanceType),
+	}
+	if cc := doc.CheckpointConfig; cc != nil {
+		cfg.CheckpointLocalPath, cfg.CheckpointS3Uri = aws.ToString(cc.LocalPath), aws.ToString(cc.S3Uri)
+	}
+	return cfg
 }

@@ -294,6 +294,16 @@ func TestTrainingJobBadInput(t *testing.T) {
 		},
 		"reserved env":   func(in *sm.CreateTrainingJobInput) { in.Environment = map[string]string{"TRAINING_JOB_NAME": "x"} },
 		"gzip file mode": func(in *sm.CreateTrainingJobInput) { in.InputDataConfig[0].CompressionType = types.CompressionTypeGzip },
+		"checkpoint path": func(in *sm.CreateTrainingJobInput) {
+			in.CheckpointConfig = &types.CheckpointConfig{S3Uri: aws.String("s3://data/ckpt/"), LocalPath: aws.String("/opt/ml/model")}
+		},
+		"fifo clash": func(in *sm.CreateTrainingJobInput) {
+			in.AlgorithmSpecification.TrainingInputMode = types.TrainingInputModePipe
+			second := in.InputDataConfig[0]
+			second.ChannelName = aws.String("train_0") // a File channel's directory where Pipe channel train's FIFO goes
+			second.InputMode = types.TrainingInputModeFile
+			in.InputDataConfig = append(in.InputDataConfig, second)
+		},
 	}
 	for name, mutate := range cases {
 		in := te.job("bad-input", nil)

@@ -127,16 +127,10 @@ func (c *Controller) start(ctx context.Context, j *job) outcome {
 		return fail("InternalServerError: inspecting the image: " + err.Error())
 	}
 
-	channels := channelsOf(doc)
+	channels := sagemaker.TrainingChannels(doc)
 	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
 	for i, host := range j.hosts {
-		cfg := contract.HostConfig{
-			HyperParameters: doc.HyperParameters, Channels: channels,
-			Hosts: j.hosts, CurrentHost: host, InstanceType: string(doc.ResourceConfig.InstanceType),
-		}
-		if cc := doc.CheckpointConfig; cc != nil {
-			cfg.CheckpointLocalPath, cfg.CheckpointS3Uri = aws.ToString(cc.LocalPath), aws.ToString(cc.S3Uri)
-		}
+		cfg := sagemaker.TrainingHostConfig(doc, j.hosts, host)
 		paths, err := contract.PrepareHost(filepath.Join(j.workDir, host), cfg)
 		if err != nil {
 			return fail("InternalServerError: preparing the host directories: " + err.Error())
@@ -229,30 +223,6 @@ func containerName(j *job, host string) string {
 	return "wharf-train-" + j.account + "-" + strings.ToLower(j.name) + "-" + host
 }
 
-func channelsOf(doc *sm.DescribeTrainingJobOutput) []contract.Channel {
-	var out []contract.Channel
-	for _, ch := range doc.InputDataConfig {
-		ds := ch.DataSource.S3DataSource
-		mode := string(ch.InputMode)
-		if mode == "" {
-			mode = string(doc.AlgorithmSpecification.TrainingInputMode)
-		}
-		c := contract.Channel{
-			Name: aws.ToString(ch.ChannelName), S3DataType: string(ds.S3DataType), S3Uri: aws.ToString(ds.S3Uri),
-			Distribution: string(ds.S3DataDistributionType), ContentType: aws.ToString(ch.ContentType),
-			CompressionType: string(ch.CompressionType), RecordWrapperType: string(ch.RecordWrapperType), InputMode: mode,
-		}
-		if c.Distribution == "" {
-			c.Distribution = "FullyReplicated"
-		}
-		if ch.ShuffleConfig != nil {
-			c.ShuffleSeed = ch.ShuffleConfig.Seed
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
 // adopt resumes a job whose containers a previous server process started.
 func (c *Controller) adopt(ctx context.Context, j *job, existing []runtime.ContainerInfo) outcome {
 	byHost := map[string]runtime.ContainerInfo{}
@@ -265,7 +235,11 @@ func (c *Controller) adopt(ctx context.Context, j *job, existing []runtime.Conta
 			return fail("InternalServerError: the container of " + host + " disappeared while Wharf was not running")
 		}
 		j.containers = append(j.containers, ci.ID)
-		j.paths = append(j.paths, hostPathsAt(filepath.Join(j.workDir, host), j.doc))
+		paths, err := contract.HostLayout(filepath.Join(j.workDir, host), sagemaker.TrainingHostConfig(j.doc, j.hosts, host))
+		if err != nil {
+			return fail("InternalServerError: rebuilding the host layout: " + err.Error())
+		}
+		j.paths = append(j.paths, paths)
 		if j.started.IsZero() || ci.StartedAt.Before(j.started) {
 			j.started = ci.StartedAt
 		}
@@ -331,7 +305,7 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
 	pipeErrs := make(chan error, len(j.hosts)*len(doc.InputDataConfig))
 	for i := range j.hosts {
-		for _, ch := range channelsOf(doc) {
+		for _, ch := range sagemaker.TrainingChannels(doc) {
 			if ch.InputMode != "Pipe" {
 				continue
 			}
@@ -620,19 +594,6 @@ func (c *Controller) syncCheckpoints(ctx context.Context, j *job, final bool) er
 		}
 	}
 	return nil
-}
-
-// hostPathsAt rebuilds the layout PrepareHost made under root, for adopted jobs.
-func hostPathsAt(root string, doc *sm.DescribeTrainingJobOutput) contract.HostPaths {
-	p := contract.HostPaths{
-		Root: root, Config: filepath.Join(root, "input", "config"), Data: filepath.Join(root, "input", "data"),
-		Model: filepath.Join(root, "model"), Output: filepath.Join(root, "output"),
-		OutputData: filepath.Join(root, "output", "data"), Checkpoints: filepath.Join(root, "checkpoints"),
-	}
-	if doc.CheckpointConfig != nil {
-		p.CheckpointTarget = aws.ToString(doc.CheckpointConfig.LocalPath)
-	}
-	return p
 }
 
 // truncate cuts s to at most n bytes without splitting a character.
