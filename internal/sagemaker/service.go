@@ -28,6 +28,8 @@ type Service struct {
 	// PageKey signs NextToken values so clients cannot forge resume points.
 	PageKey []byte
 	Now     func() time.Time
+	// Images, if set, checks that a model's image exists (CreateModel).
+	Images ImageChecker
 }
 
 // Register adds every implemented operation to r.
@@ -43,6 +45,14 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "DescribeTrainingJob", s.DescribeTrainingJob)
 	awsjson.Handle(r, "ListTrainingJobs", s.ListTrainingJobs)
 	awsjson.Handle(r, "StopTrainingJob", s.StopTrainingJob)
+	awsjson.Handle(r, "CreateModel", s.CreateModel)
+	awsjson.Handle(r, "DescribeModel", s.DescribeModel)
+	awsjson.Handle(r, "ListModels", s.ListModels)
+	awsjson.Handle(r, "DeleteModel", s.DeleteModel)
+	awsjson.Handle(r, "CreateTransformJob", s.CreateTransformJob)
+	awsjson.Handle(r, "DescribeTransformJob", s.DescribeTransformJob)
+	awsjson.Handle(r, "ListTransformJobs", s.ListTransformJobs)
+	awsjson.Handle(r, "StopTransformJob", s.StopTransformJob)
 }
 
 func (s *Service) now() time.Time {

@@ -34,6 +34,7 @@ import (
 	"github.com/wharfml/wharf/internal/store/sqlite"
 	"github.com/wharfml/wharf/internal/sts"
 	"github.com/wharfml/wharf/internal/training"
+	"github.com/wharfml/wharf/internal/transform"
 )
 
 // Config is what a server needs to start.
@@ -58,7 +59,10 @@ type Config struct {
 	LogMaxBytesPerStream int64
 	// StopGrace is the time between SIGTERM and SIGKILL when stopping jobs (0: 120 s).
 	StopGrace time.Duration
-	Logger    *slog.Logger
+	// TransformHealthTimeout bounds the wait for a transform container's
+	// first healthy /ping (0: 240 s).
+	TransformHealthTimeout time.Duration
+	Logger                 *slog.Logger
 }
 
 // Data dir layout.
@@ -76,16 +80,17 @@ var regionRE = regexp.MustCompile(`^[a-z0-9-]{9,16}$`)
 
 // Server is a running Wharf instance's state.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	meta     *sqlite.Store
-	blobs    *blobfs.Store
-	logs     *logs.Store
-	training *training.Controller
-	iam      *iam.Service
-	verifier *sigv4.Verifier
-	metrics  *metrics
-	ready    atomic.Bool
+	cfg       Config
+	log       *slog.Logger
+	meta      *sqlite.Store
+	blobs     *blobfs.Store
+	logs      *logs.Store
+	training  *training.Controller
+	transform *transform.Controller
+	iam       *iam.Service
+	verifier  *sigv4.Verifier
+	metrics   *metrics
+	ready     atomic.Bool
 
 	sagemakerAPI *awsjson.Router
 	adminAPI     *awsjson.Router
@@ -155,8 +160,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		WorkDir: filepath.Join(cfg.DataDir, workDir, "training"), Region: cfg.Region,
 		MaxConcurrent: cfg.MaxConcurrentJobs, StopGrace: cfg.StopGrace, Logger: s.log,
 	}).New()
+	s.transform = (&transform.Controller{
+		Store: s.meta, Blobs: s.blobs, Runtime: rt, Logs: s.logs, Catalog: cfg.Catalog,
+		WorkDir: filepath.Join(cfg.DataDir, workDir, "transform"), Region: cfg.Region,
+		StopGrace: cfg.StopGrace, HealthTimeout: cfg.TransformHealthTimeout, Logger: s.log,
+	}).New()
+	images := &imageChecker{runtime: rt}
 	(&sagemaker.Service{Store: s.meta, Blobs: s.blobs, Catalog: cfg.Catalog, Region: cfg.Region, PageKey: key,
-		Notify: s.notify}).Register(s.sagemakerAPI)
+		Notify: s.notify, Images: images.check}).Register(s.sagemakerAPI)
 	s.logsAPI = &awsjson.Router{TargetPrefix: "Logs_20140328.", Model: shapes.MustLoad("logs"), Logger: s.log}
 	s.logs.Register(s.logsAPI, cfg.Region)
 	s.registry, err = registry.New(ctx, registry.Config{
@@ -168,6 +179,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}
 	s.training.Images = imageResolver{registry: s.registry, iam: s.iam}
+	s.transform.Images = imageResolver{registry: s.registry, iam: s.iam}
+	images.resolver = imageResolver{registry: s.registry, iam: s.iam}
 	s.ecrAPI = &awsjson.Router{TargetPrefix: ecr.TargetPrefix, Model: shapes.MustLoad("ecr"), Logger: s.log}
 	(&ecr.Service{Registry: s.registry, Region: cfg.Region}).Register(s.ecrAPI)
 	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
@@ -181,18 +194,31 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 // Start runs the controllers until ctx ends; call it once after Open.
 // Cancel ctx and wait for the returned channel before Close.
 func (s *Server) Start(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
+	done, done1 := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(done1)
 		s.training.Run(ctx)
+	}()
+	tdone := make(chan struct{})
+	go func() {
+		defer close(tdone)
+		s.transform.Run(ctx)
+	}()
+	go func() {
+		<-tdone
+		<-done1
+		close(done)
 	}()
 	return done
 }
 
 // notify wakes the controller of a resource type.
 func (s *Server) notify(kind string) {
-	if kind == training.ResourceType {
+	switch kind {
+	case training.ResourceType:
 		s.training.Notify()
+	case transform.ResourceType:
+		s.transform.Notify()
 	}
 }
 
@@ -398,4 +424,29 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// imageChecker backs CreateModel's image check: an image of the caller's
+// Wharf registry repositories (pulled when a job starts) or one the engine
+// already has.
+type imageChecker struct {
+	runtime  runtime.Runtime
+	resolver imageResolver
+}
+
+func (ic *imageChecker) check(ctx context.Context, account, ref string) error {
+	if ic.resolver.registry != nil {
+		ours, _, err := ic.resolver.Resolve(ctx, account, ref)
+		if err != nil {
+			return err
+		}
+		if ours {
+			return nil
+		}
+	}
+	_, err := ic.runtime.InspectImage(ctx, ref)
+	if errors.Is(err, runtime.ErrImageNotFound) {
+		return errors.New("it is neither in Wharf's registry nor in the Docker Engine")
+	}
+	return err
 }

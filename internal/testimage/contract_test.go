@@ -100,7 +100,9 @@ func TestContractModes(t *testing.T) {
 	t.Run("sleep-timeout", func(t *testing.T) {
 		t.Parallel()
 		code, out, _ := train(t, map[string]string{"mode": "sleep", "seconds": "1"})
-		if code != 0 || !strings.Contains(out, "sleeping\nslept\n") || !strings.Contains(out, "train: success") {
+		// stdout and stderr interleave, so check order, not adjacency.
+		i, j := strings.Index(out, "sleeping\n"), strings.Index(out, "slept\n")
+		if code != 0 || i < 0 || j < i || !strings.Contains(out, "train: success") {
 			t.Errorf("exit %d:\n%s", code, out)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -46,5 +47,50 @@ func TestRename(t *testing.T) {
 		t.Fatalf("bad destination: %v", err)
 	}
 	// The replaced object's file is gone: only one data file remains.
+	checkConsistent(t, s)
+}
+
+func TestPutFile(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := Open(root+"/store", WithSync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	path := root + "/upload"
+	if err := os.WriteFile(path, []byte("layer data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.PutFile(ctx, "b", "blobs/x", path, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ETag != "cc1aa99892c1586d7d691cb4c88ecdbd" {
+		t.Fatalf("etag %q", info.ETag)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("source file still there: %v", err)
+	}
+	rc, _, err := s.Get(ctx, "b", "blobs/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "layer data" {
+		t.Fatalf("got %q", got)
+	}
+	// A wrong size leaves the file where it was and stores nothing.
+	os.WriteFile(path, []byte("short"), 0o600)
+	if _, err := s.PutFile(ctx, "b", "blobs/y", path, 10); err == nil {
+		t.Fatal("size mismatch accepted")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("source file lost after a failed PutFile: %v", err)
+	}
+	if _, err := s.Head(ctx, "b", "blobs/y"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("failed PutFile left an object: %v", err)
+	}
 	checkConsistent(t, s)
 }

@@ -587,6 +587,15 @@ func invocations(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, "model failed")
+	case "model": // the content of /opt/ml/model/model.txt, once per line of the request
+		model, err := os.ReadFile(filepath.Join(modelDir, "model.txt"))
+		if err != nil {
+			http.Error(w, "no model: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for range splitLines(body) {
+			_, _ = w.Write(append(model, '\n'))
+		}
 	case "count":
 		n := len(splitLines(body))
 		w.Header().Set("Content-Type", "application/json")

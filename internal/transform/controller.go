@@ -1,0 +1,205 @@
+// Package transform runs SageMaker batch transform jobs on a container
+// runtime (container-contract.md §4). Its Controller reconciles from the
+// metadata store: every job InProgress or Stopping that no goroutine owns
+// gets one, which starts the model's serve container on each host, waits for
+// /ping, asks /execution-parameters, streams every input object through
+// /invocations and writes the assembled .out objects.
+//
+// Networking: each job gets a private, non-internal bridge network so the
+// driver can reach the published port 8080 on 127.0.0.1. With
+// EnableNetworkIsolation the container is alone on that private network, but
+// egress is NOT blocked yet (internal networks cannot be reached from the
+// host; container-contract.md §5 asks for inward-only traffic) — a known gap.
+//
+// Restarts: a job found InProgress that a previous server process had
+// started (TransformStartTime set) is failed with "InternalServerError:
+// Wharf restarted while the job ran" and its labelled containers removed.
+package transform
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/instances"
+	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/store"
+)
+
+// ResourceType is the store type of transform jobs.
+const ResourceType = "transform-job"
+
+// ModelType is the store type of models.
+const ModelType = "model"
+
+// LogGroup is the CloudWatch Logs group of transform containers.
+const LogGroup = "/aws/sagemaker/TransformJobs"
+
+// ImageResolver decides how a model's image reaches the engine (the
+// server's registry resolver; same contract as training.ImageResolver).
+type ImageResolver interface {
+	Resolve(ctx context.Context, account, ref string) (ours bool, auth string, err error)
+}
+
+// Controller runs transform jobs.
+type Controller struct {
+	Store   store.Store
+	Blobs   blob.Store
+	Runtime runtime.Runtime
+	Logs    *logs.Store
+	Catalog *instances.Catalog
+	// WorkDir holds each running job's extracted model data.
+	WorkDir string
+	Region  string
+	Images  ImageResolver
+	// StopGrace is the time between SIGTERM and SIGKILL (default 30 s).
+	StopGrace time.Duration
+	// HealthTimeout bounds the wait for a healthy /ping (default 240 s).
+	HealthTimeout time.Duration
+	// MaxModelBytes caps extracted model data per host (default 30 GiB).
+	MaxModelBytes int64
+	// Poll is how often running jobs check for stop requests.
+	Poll   time.Duration
+	Logger *slog.Logger
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+// New prepares a controller; call Run to start it.
+func (c *Controller) New() *Controller { c.init(); return c }
+
+func (c *Controller) init() {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+		c.running = map[string]bool{}
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 30 * time.Second
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = 240 * time.Second
+	}
+	if c.MaxModelBytes == 0 {
+		c.MaxModelBytes = 30 << 30
+	}
+	if c.Poll == 0 {
+		c.Poll = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Notify asks the controller to look at the store now.
+func (c *Controller) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends, then waits for job goroutines to return.
+func (c *Controller) Run(ctx context.Context) {
+	c.init()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Error("transform: reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			c.wg.Wait()
+			return
+		case <-c.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	jobs, err := c.Store.ListResources(ctx, store.ResourceQuery{
+		Type:     ResourceType,
+		Statuses: []string{string(types.TransformJobStatusInProgress), string(types.TransformJobStatusStopping)},
+		SortBy:   store.SortByCreationTime,
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range jobs {
+		if c.running[r.ARN] {
+			continue
+		}
+		c.running[r.ARN] = true
+		c.wg.Add(1)
+		go func(r store.Resource) {
+			defer c.wg.Done()
+			defer func() {
+				c.mu.Lock()
+				delete(c.running, r.ARN)
+				c.mu.Unlock()
+			}()
+			c.runJob(ctx, r)
+		}(r)
+	}
+	return nil
+}
+
+// load reads a job's current document.
+func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sm.DescribeTransformJobOutput, error) {
+	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
+	if err != nil {
+		return r, nil, err
+	}
+	var doc sm.DescribeTransformJobOutput
+	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
+		return r, nil, err
+	}
+	return r, &doc, nil
+}
+
+// mutate applies fn to the job's latest document and stores it, retrying on
+// concurrent changes (StopTransformJob). fn returns false to skip the write.
+func (c *Controller) mutate(ctx context.Context, account, name string, fn func(doc *sm.DescribeTransformJobOutput, now time.Time) bool) (*sm.DescribeTransformJobOutput, error) {
+	for attempt := 0; ; attempt++ {
+		r, doc, err := c.load(ctx, account, name)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if !fn(doc, now) {
+			return doc, nil
+		}
+		body, err := awsjson.Marshal(doc)
+		if err != nil {
+			return nil, err
+		}
+		r.Doc, r.Status, r.Modified = body, string(doc.TransformJobStatus), now
+		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
+			continue
+		}
+		return doc, err
+	}
+}
+
+// stopRequested reports whether StopTransformJob was called.
+func (c *Controller) stopRequested(ctx context.Context, j *job) bool {
+	_, doc, err := c.load(ctx, j.account, j.name)
+	return err == nil && doc.TransformJobStatus == types.TransformJobStatusStopping
+}
+
+func isTerminal(s types.TransformJobStatus) bool {
+	return s == types.TransformJobStatusCompleted || s == types.TransformJobStatusFailed || s == types.TransformJobStatusStopped
+}

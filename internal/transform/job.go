@@ -1,0 +1,483 @@
+package transform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/contract"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/store"
+)
+
+// Defaults of container-contract.md §4.2.
+const (
+	defaultConcurrency = 1
+	defaultPayloadMB   = 6
+	maxPayloadMB       = 100
+)
+
+// job is one transform job driven by a goroutine.
+type job struct {
+	account, name, arn string
+	doc                *sm.DescribeTransformJobOutput
+	workDir            string
+	network            string
+	hosts              []*host
+	followers          sync.WaitGroup
+
+	// Effective parameters (after §4.2 precedence).
+	concurrency int
+	payload     int64 // bytes; 0 = unbounded
+	strategy    types.BatchStrategy
+}
+
+// host is one serve container.
+type host struct {
+	name, id, url string
+	sem           chan struct{} // one slot per request in flight
+}
+
+// outcome is how a job ended.
+type outcome struct {
+	status types.TransformJobStatus
+	reason string
+}
+
+func fail(format string, args ...any) outcome {
+	return outcome{status: types.TransformJobStatusFailed, reason: fmt.Sprintf(format, args...)}
+}
+
+func (c *Controller) labels(j *job) map[string]string {
+	return map[string]string{
+		runtime.LabelKind:     ResourceType,
+		runtime.LabelAccount:  j.account,
+		runtime.LabelResource: strings.ToLower(j.name),
+	}
+}
+
+func containerName(j *job, suffix string) string {
+	return "wharf-transform-" + j.account + "-" + strings.ToLower(j.name) + "-" + suffix
+}
+
+// runJob drives one job to a terminal status.
+func (c *Controller) runJob(ctx context.Context, r store.Resource) {
+	_, doc, err := c.load(ctx, r.Account, r.Name)
+	if err != nil {
+		c.Logger.Error("transform: load job", "job", r.Name, "err", err)
+		return
+	}
+	j := &job{account: r.Account, name: aws.ToString(doc.TransformJobName), arn: r.ARN, doc: doc,
+		workDir: filepath.Join(c.WorkDir, r.Account+"-"+strings.ToLower(r.Name))}
+	// A job a previous process started cannot be resumed: its progress
+	// (which objects are done) was in memory.
+	if doc.TransformStartTime != nil || doc.TransformJobStatus == types.TransformJobStatusStopping {
+		c.removeLeftovers(ctx, j)
+		out := fail("InternalServerError: Wharf restarted while the job ran")
+		if doc.TransformJobStatus == types.TransformJobStatusStopping {
+			out = outcome{status: types.TransformJobStatusStopped}
+		}
+		c.finish(ctx, j, out)
+		return
+	}
+	c.mutate(ctx, j.account, j.name, func(d *sm.DescribeTransformJobOutput, now time.Time) bool {
+		d.TransformStartTime = aws.Time(now)
+		return true
+	})
+
+	jobCtx, cancel := context.WithCancel(ctx)
+	var stopped atomic.Bool
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tick := time.NewTicker(c.Poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-jobCtx.Done():
+				return
+			case <-tick.C:
+				if c.stopRequested(jobCtx, j) {
+					stopped.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	out := c.execute(jobCtx, j)
+	cancel()
+	<-watchDone
+	if ctx.Err() != nil {
+		// Shutting down: the job cannot be adopted; remove its containers
+		// now, the next start marks it failed.
+		c.cleanup(context.WithoutCancel(ctx), j, false)
+		return
+	}
+	if stopped.Load() || c.stopRequested(ctx, j) {
+		out = outcome{status: types.TransformJobStatusStopped}
+	}
+	c.cleanup(ctx, j, true)
+	c.finish(ctx, j, out)
+}
+
+// finish records the terminal status.
+func (c *Controller) finish(ctx context.Context, j *job, out outcome) {
+	_, err := c.mutate(ctx, j.account, j.name, func(d *sm.DescribeTransformJobOutput, now time.Time) bool {
+		if isTerminal(d.TransformJobStatus) {
+			return false
+		}
+		d.TransformJobStatus = out.status
+		if out.reason != "" {
+			d.FailureReason = aws.String(contract.TruncateReason(out.reason))
+		}
+		d.TransformEndTime = aws.Time(now)
+		return true
+	})
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Error("transform: update status", "job", j.name, "err", err)
+	}
+}
+
+// execute starts the hosts and runs the batch; it returns the outcome.
+func (c *Controller) execute(ctx context.Context, j *job) outcome {
+	doc := j.doc
+	var model sm.DescribeModelOutput
+	mr, err := c.Store.GetResource(ctx, j.account, ModelType, aws.ToString(doc.ModelName))
+	if errors.Is(err, store.ErrNotFound) {
+		return fail("ClientError: model %s no longer exists", aws.ToString(doc.ModelName))
+	}
+	if err == nil {
+		err = awsjson.Unmarshal(mr.Doc, &model)
+	}
+	if err != nil {
+		return fail("InternalServerError: reading the model: %v", err)
+	}
+	container := model.PrimaryContainer
+	if container == nil && len(model.Containers) > 0 {
+		container = &model.Containers[0]
+	}
+	if container == nil {
+		return fail("ClientError: model %s has no container", aws.ToString(doc.ModelName))
+	}
+
+	image := aws.ToString(container.Image)
+	if c.Images != nil {
+		ours, auth, err := c.Images.Resolve(ctx, j.account, image)
+		if err != nil {
+			return fail("ClientError: %v", err)
+		}
+		if ours {
+			if err := c.Runtime.PullImage(ctx, image, auth); err != nil {
+				return fail("ClientError: pulling %s from Wharf's registry: %v", image, err)
+			}
+		}
+	}
+	img, err := c.Runtime.InspectImage(ctx, image)
+	if errors.Is(err, runtime.ErrImageNotFound) {
+		return fail("ClientError: image %s was not found: push it to Wharf's registry or load it into the Docker Engine", image)
+	}
+	if err != nil {
+		return fail("InternalServerError: inspecting the image: %v", err)
+	}
+	it, err := c.Catalog.Lookup(string(doc.TransformResources.InstanceType))
+	if err != nil {
+		return fail("ClientError: %v", err)
+	}
+	limits := c.Catalog.Limits(it)
+
+	// A private bridge per job: not internal, so the driver reaches the
+	// published port (see the package comment about isolation).
+	netID, err := c.Runtime.CreateNetwork(ctx, runtime.NetworkSpec{Name: containerName(j, "net"), Labels: c.labels(j)})
+	if err != nil {
+		return fail("InternalServerError: creating the job network: %v", err)
+	}
+	j.network = netID
+
+	env := map[string]string{}
+	for k, v := range container.Environment {
+		env[k] = v
+	}
+	for k, v := range doc.Environment {
+		env[k] = v
+	}
+	env["SAGEMAKER_BATCH"] = "true"
+	if doc.MaxPayloadInMB != nil {
+		env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = strconv.Itoa(int(*doc.MaxPayloadInMB))
+	}
+	if doc.BatchStrategy != "" {
+		env["SAGEMAKER_BATCH_STRATEGY"] = map[types.BatchStrategy]string{
+			types.BatchStrategySingleRecord: "SINGLE_RECORD", types.BatchStrategyMultiRecord: "MULTI_RECORD"}[doc.BatchStrategy]
+	}
+	if doc.MaxConcurrentTransforms != nil {
+		env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = strconv.Itoa(int(*doc.MaxConcurrentTransforms))
+	}
+
+	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
+	n := int(aws.ToInt32(doc.TransformResources.InstanceCount))
+	for i := 1; i <= n; i++ {
+		h := &host{name: fmt.Sprintf("algo-%d", i)}
+		modelDir := filepath.Join(j.workDir, h.name, "model")
+		if err := os.MkdirAll(filepath.Dir(modelDir), 0o755); err != nil {
+			return fail("InternalServerError: %v", err)
+		}
+		if url := aws.ToString(container.ModelDataUrl); url != "" {
+			if out := c.extractModel(ctx, src, url, modelDir); out.status != "" {
+				return out
+			}
+		} else if err := os.Mkdir(modelDir, 0o755); err != nil {
+			return fail("InternalServerError: %v", err)
+		}
+		labels := c.labels(j)
+		labels[runtime.LabelHost] = h.name
+		hostname := h.name
+		if hn := aws.ToString(container.ContainerHostname); hn != "" {
+			hostname = hn
+		}
+		id, err := c.Runtime.Start(ctx, runtime.ContainerSpec{
+			Name: containerName(j, h.name), Image: img.ID, Cmd: []string{"serve"}, Env: env, Labels: labels,
+			Hostname: hostname, Network: netID, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
+			NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096, PublishPort: 8080,
+		})
+		if err != nil {
+			return fail("ClientError: starting the container: %v", err)
+		}
+		h.id = id
+		j.hosts = append(j.hosts, h)
+		info, err := c.Runtime.Inspect(ctx, id)
+		if err != nil || info.HostPort == 0 {
+			return fail("InternalServerError: the container's port 8080 was not published: %v", err)
+		}
+		h.url = "http://127.0.0.1:" + strconv.Itoa(info.HostPort)
+		j.followers.Add(1)
+		go func() {
+			defer j.followers.Done()
+			c.followLogs(ctx, j, h)
+		}()
+	}
+
+	// Health, then execution parameters.
+	for _, h := range j.hosts {
+		if out := c.waitHealthy(ctx, h); out.status != "" {
+			return out
+		}
+	}
+	if out := c.parameters(ctx, j); out.status != "" {
+		return out
+	}
+	for _, h := range j.hosts {
+		h.sem = make(chan struct{}, j.concurrency)
+	}
+	return c.process(ctx, j, src)
+}
+
+// extractModel streams the model archive into dir.
+func (c *Controller) extractModel(ctx context.Context, src *objectSource, url, dir string) outcome {
+	bucket, key, err := contract.ParseS3URI(url)
+	if err != nil {
+		return fail("ClientError: ModelDataUrl: %v", err)
+	}
+	rc, _, err := src.Open(ctx, bucket, key)
+	if err != nil {
+		return fail("%s", clientError(err))
+	}
+	defer rc.Close()
+	if err := contract.ExtractTarGz(ctx, rc, dir, c.MaxModelBytes); err != nil {
+		if contract.IsClientError(err) {
+			return fail("ClientError: model data %s: %v", url, err)
+		}
+		return fail("InternalServerError: extracting model data %s: %v", url, err)
+	}
+	return outcome{}
+}
+
+// waitHealthy polls GET /ping every second until it answers 200.
+func (c *Controller) waitHealthy(ctx context.Context, h *host) outcome {
+	deadline := time.Now().Add(c.HealthTimeout)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, h.url+"/ping", nil)
+		resp, err := httpClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+		}
+		cancel()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return outcome{}
+		}
+		if ctx.Err() != nil {
+			return fail("stopped")
+		}
+		if info, err := c.Runtime.Inspect(ctx, h.id); err == nil && !info.Running {
+			return fail("ClientError: the serve container of %s exited with code %d before passing /ping health checks; see the logs", h.name, info.ExitCode)
+		}
+		if time.Now().After(deadline) {
+			return fail("ClientError: the serve container of %s did not pass /ping health checks within %s", h.name, c.HealthTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fail("stopped")
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// execParams is the /execution-parameters answer.
+type execParams struct {
+	MaxConcurrentTransforms *int   `json:"MaxConcurrentTransforms"`
+	BatchStrategy           string `json:"BatchStrategy"`
+	MaxPayloadInMB          *int   `json:"MaxPayloadInMB"`
+}
+
+// parameters applies §4.2: request → container → defaults, and records the
+// effective values in the job's document.
+func (c *Controller) parameters(ctx context.Context, j *job) outcome {
+	var p execParams
+	for _, h := range j.hosts {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, h.url+"/execution-parameters", nil)
+		resp, err := httpClient.Do(req)
+		if err == nil {
+			var got execParams
+			if resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&got) == nil && h == j.hosts[0] {
+				p = got
+			}
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	doc := j.doc
+	j.concurrency, j.strategy = defaultConcurrency, types.BatchStrategyMultiRecord
+	payloadMB := defaultPayloadMB
+	switch {
+	case doc.MaxConcurrentTransforms != nil && *doc.MaxConcurrentTransforms > 0:
+		j.concurrency = int(*doc.MaxConcurrentTransforms)
+	case p.MaxConcurrentTransforms != nil && *p.MaxConcurrentTransforms > 0:
+		j.concurrency = *p.MaxConcurrentTransforms
+	}
+	switch {
+	case doc.BatchStrategy != "":
+		j.strategy = doc.BatchStrategy
+	case strings.EqualFold(p.BatchStrategy, "MULTI_RECORD") || p.BatchStrategy == "MultiRecord":
+		j.strategy = types.BatchStrategyMultiRecord
+	case strings.EqualFold(p.BatchStrategy, "SINGLE_RECORD") || p.BatchStrategy == "SingleRecord":
+		j.strategy = types.BatchStrategySingleRecord
+	}
+	switch {
+	case doc.MaxPayloadInMB != nil:
+		payloadMB = int(*doc.MaxPayloadInMB)
+	case p.MaxPayloadInMB != nil:
+		payloadMB = *p.MaxPayloadInMB
+	}
+	if payloadMB < 0 || payloadMB > maxPayloadMB || j.concurrency*payloadMB > maxPayloadMB || j.concurrency > 1024 {
+		return fail("ClientError: the execution parameters (MaxConcurrentTransforms %d, MaxPayloadInMB %d) violate the limits: MaxPayloadInMB 0-100 and MaxConcurrentTransforms × MaxPayloadInMB ≤ 100",
+			j.concurrency, payloadMB)
+	}
+	j.payload = int64(payloadMB) << 20
+	c.mutate(ctx, j.account, j.name, func(d *sm.DescribeTransformJobOutput, now time.Time) bool {
+		d.MaxConcurrentTransforms = aws.Int32(int32(j.concurrency))
+		d.MaxPayloadInMB = aws.Int32(int32(payloadMB))
+		d.BatchStrategy = j.strategy
+		return true
+	})
+	return outcome{}
+}
+
+// followLogs copies one host's output into its log stream.
+func (c *Controller) followLogs(ctx context.Context, j *job, h *host) {
+	stream := fmt.Sprintf("%s/%s-%s", j.name, h.name, shortID(h.id))
+	w, err := c.Logs.Stream(ctx, j.account, LogGroup, stream)
+	if err != nil {
+		c.Logger.Error("transform: open log stream", "job", j.name, "err", err)
+		return
+	}
+	defer w.Close()
+	err = c.Runtime.Logs(ctx, h.id, true, func(l runtime.LogLine) error {
+		return w.Write(ctx, l.Time, l.Text)
+	})
+	if err != nil && ctx.Err() == nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+		c.Logger.Warn("transform: follow logs", "job", j.name, "err", err)
+	}
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// cleanup stops (SIGTERM, then SIGKILL after StopGrace) and removes the
+// job's containers and network, waits for the log followers and removes
+// the work dir.
+func (c *Controller) cleanup(ctx context.Context, j *job, graceful bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if graceful {
+		var wg sync.WaitGroup
+		for _, h := range j.hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Runtime.Stop(ctx, h.id, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+					c.Logger.Warn("transform: stop container", "job", j.name, "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, h := range j.hosts {
+		if err := c.Runtime.Remove(ctx, h.id); err != nil {
+			c.Logger.Warn("transform: remove container", "job", j.name, "err", err)
+		}
+	}
+	j.followers.Wait()
+	c.removeLeftovers(ctx, j)
+}
+
+// removeLeftovers removes every container and network labelled with the
+// job and its work dir.
+func (c *Controller) removeLeftovers(ctx context.Context, j *job) {
+	labels := c.labels(j)
+	if cs, err := c.Runtime.List(ctx, labels); err == nil {
+		for _, ci := range cs {
+			if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
+				c.Logger.Warn("transform: remove container", "job", j.name, "err", err)
+			}
+		}
+	}
+	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil {
+		for _, n := range nets {
+			if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
+				c.Logger.Warn("transform: remove network", "job", j.name, "err", err)
+			}
+		}
+	}
+	if err := os.RemoveAll(j.workDir); err != nil {
+		c.Logger.Warn("transform: remove work dir", "job", j.name, "err", err)
+	}
+}
+
+func clientError(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "ClientError: ") {
+		return msg
+	}
+	return "ClientError: " + msg
+}
