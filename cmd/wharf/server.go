@@ -26,6 +26,7 @@ func serverCmd() *cobra.Command {
 	var scale float64
 	var maxJobs int
 	var logCap int64
+	var advisories string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run Wharf (SQLite and files under --data-dir)",
@@ -56,6 +57,7 @@ func serverCmd() *cobra.Command {
 				MaxConcurrentJobs:    maxJobs,
 				StopGrace:            stopGrace,
 				LogMaxBytesPerStream: logCap,
+				AdvisoriesDir:        advisories,
 				Logger:               log,
 			})
 			if err != nil {
@@ -76,6 +78,16 @@ func serverCmd() *cobra.Command {
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := srv.ReloadAdvisories(); err != nil {
+						log.Error("reload advisories", "err", err)
+					}
+				}
+			}()
 			log.Info("wharf listening", "addr", ln.Addr().String(), "data_dir", dataDir, "region", region)
 
 			select {
@@ -106,6 +118,7 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&scale, "instance-scale", 1, "fraction of each ml.* instance type's CPUs and memory given to a container (e.g. 0.25 on a laptop)")
 	cmd.Flags().BoolVar(&gpus, "gpus", false, "offer GPU instance types (needs the NVIDIA container runtime)")
 	cmd.Flags().IntVar(&maxJobs, "max-concurrent-jobs", 4, "training jobs run at once; more wait as Pending")
+	cmd.Flags().StringVar(&advisories, "advisories", "", "directory of OSV advisories (loose *.json and <Ecosystem>/all.zip) for image scans; reloaded on SIGHUP")
 	cmd.Flags().Int64Var(&logCap, "log-max-bytes-per-stream", 64<<20, "bytes kept per job log stream; later output is dropped with a marker line")
 	cmd.Flags().DurationVar(&stopGrace, "stop-grace", 120*time.Second, "time between SIGTERM and SIGKILL when a job is stopped")
 	cmd.Flags().DurationVar(&drain, "shutdown-timeout", 60*time.Second, "how long to wait for in-flight requests on SIGTERM/SIGINT")

@@ -152,7 +152,7 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInpu
 			}
 			if !seen[img.Digest] {
 				seen[img.Digest] = true
-				out.ImageDetails = append(out.ImageDetails, s.detail(repo, img))
+				out.ImageDetails = append(out.ImageDetails, s.withScan(ctx, repo, s.detail(repo, img)))
 			}
 		}
 		return out, nil
@@ -170,7 +170,7 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInpu
 			out.NextToken = pageToken(*out.ImageDetails[limit-1].ImageDigest)
 			break
 		}
-		out.ImageDetails = append(out.ImageDetails, s.detail(repo, img))
+		out.ImageDetails = append(out.ImageDetails, s.withScan(ctx, repo, s.detail(repo, img)))
 	}
 	return out, nil
 }

@@ -43,6 +43,8 @@ type Service struct {
 	// repositoryUri and proxyEndpoint when the request's context has none
 	// (see WithEndpoint); empty means "http://localhost".
 	Endpoint string
+	// Scans, if set, serves StartImageScan and DescribeImageScanFindings.
+	Scans Scans
 }
 
 // Register adds every implemented operation to r (whose Model should be
@@ -57,6 +59,8 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "BatchGetImage", s.BatchGetImage)
 	awsjson.Handle(r, "BatchDeleteImage", s.BatchDeleteImage)
 	awsjson.Handle(r, "GetAuthorizationToken", s.GetAuthorizationToken)
+	awsjson.Handle(r, "StartImageScan", s.StartImageScan)
+	awsjson.Handle(r, "DescribeImageScanFindings", s.DescribeImageScanFindings)
 }
 
 type endpointKey struct{}

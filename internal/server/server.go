@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/s3api"
 	"github.com/wharfml/wharf/internal/sagemaker"
+	"github.com/wharfml/wharf/internal/scan"
 	"github.com/wharfml/wharf/internal/store/sqlite"
 	"github.com/wharfml/wharf/internal/sts"
 	"github.com/wharfml/wharf/internal/training"
@@ -55,6 +57,9 @@ type Config struct {
 	Catalog *instances.Catalog
 	// MaxConcurrentJobs caps training jobs running at once (0: 4).
 	MaxConcurrentJobs int
+	// AdvisoriesDir holds OSV advisories for image scans ("" : scans list
+	// packages but find no vulnerabilities). ReloadAdvisories rereads it.
+	AdvisoriesDir string
 	// LogMaxBytesPerStream caps each job log stream (0: logs.DefaultMaxBytesPerStream).
 	LogMaxBytesPerStream int64
 	// StopGrace is the time between SIGTERM and SIGKILL when stopping jobs (0: 120 s).
@@ -97,6 +102,7 @@ type Server struct {
 	logsAPI      *awsjson.Router
 	ecrAPI       *awsjson.Router
 	registry     *registry.Registry
+	scans        *scan.Service
 	s3           *s3api.Handler
 	sts          *sts.Handler
 
@@ -170,9 +176,21 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Notify: s.notify, Images: images.check}).Register(s.sagemakerAPI)
 	s.logsAPI = &awsjson.Router{TargetPrefix: "Logs_20140328.", Model: shapes.MustLoad("logs"), Logger: s.log}
 	s.logs.Register(s.logsAPI, cfg.Region)
+	s.scans = &scan.Service{Store: s.meta, Logger: s.log, Options: scan.Options{TempDir: filepath.Join(cfg.DataDir, workDir)}}
+	if err := s.ReloadAdvisories(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.registry, err = registry.New(ctx, registry.Config{
 		Blobs: s.blobs, TempDir: filepath.Join(cfg.DataDir, registryUploadDir), Auth: registryAuth{s.iam},
 		Logger: s.log, Key: deriveKey(key, "registry"),
+		OnPush: func(ctx context.Context, ev registry.PushEvent) {
+			if ev.ScanOnPush {
+				if err := s.scans.Enqueue(context.WithoutCancel(ctx), ev.AccountID, ev.Repository, ev.Digest); err != nil {
+					s.log.Error("queue scan on push", "repository", ev.Repository, "err", err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		s.Close()
@@ -182,7 +200,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.transform.Images = imageResolver{registry: s.registry, iam: s.iam}
 	images.resolver = imageResolver{registry: s.registry, iam: s.iam}
 	s.ecrAPI = &awsjson.Router{TargetPrefix: ecr.TargetPrefix, Model: shapes.MustLoad("ecr"), Logger: s.log}
-	(&ecr.Service{Registry: s.registry, Region: cfg.Region}).Register(s.ecrAPI)
+	s.scans.Images = s.registry
+	(&ecr.Service{Registry: s.registry, Region: cfg.Region, Scans: s.scans}).Register(s.ecrAPI)
 	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
 	(&admin.Service{IAM: s.iam}).Register(s.adminAPI)
 	s.s3 = s3api.New(s3api.Config{Blobs: s.blobs, Buckets: s.meta, Region: cfg.Region, Logger: s.log})
@@ -194,22 +213,33 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 // Start runs the controllers until ctx ends; call it once after Open.
 // Cancel ctx and wait for the returned channel before Close.
 func (s *Server) Start(ctx context.Context) <-chan struct{} {
-	done, done1 := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){s.training.Run, s.transform.Run, s.scans.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
+	done := make(chan struct{})
 	go func() {
-		defer close(done1)
-		s.training.Run(ctx)
-	}()
-	tdone := make(chan struct{})
-	go func() {
-		defer close(tdone)
-		s.transform.Run(ctx)
-	}()
-	go func() {
-		<-tdone
-		<-done1
+		wg.Wait()
 		close(done)
 	}()
 	return done
+}
+
+// ReloadAdvisories (re)reads the advisory directory; later scans use it.
+func (s *Server) ReloadAdvisories() error {
+	if s.cfg.AdvisoriesDir == "" {
+		return nil
+	}
+	st, err := s.scans.LoadAdvisories(s.cfg.AdvisoriesDir)
+	if err != nil {
+		return fmt.Errorf("load advisories: %w", err)
+	}
+	s.log.Info("advisories loaded", "dir", s.cfg.AdvisoriesDir, "records", st.Records, "malformed", st.Malformed, "ecosystems", len(st.Ecosystems))
+	return nil
 }
 
 // notify wakes the controller of a resource type.
