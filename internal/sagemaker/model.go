@@ -20,9 +20,11 @@ const TypeModel = "model"
 
 // ImageChecker reports whether an image can be run for account: present in
 // the container engine, or in a Wharf registry repository the account may
-// pull from (the controller pulls it when a job or endpoint starts). A
+// pull from (the controller pulls it when a job or endpoint starts). It
+// returns the reference to store: registry images are pinned to the digest
+// their tag names now, so a re-pushed tag never changes what runs. A
 // non-nil error is a refusal whose text is shown to the caller.
-type ImageChecker func(ctx context.Context, account, ref string) error
+type ImageChecker func(ctx context.Context, account, ref string) (pinned string, err error)
 
 // CreateModel validates a model (api.md §7) and stores it. Models have no
 // lifecycle of their own: transform jobs and endpoints read them when they start.
@@ -127,9 +129,11 @@ func (s *Service) checkModel(ctx context.Context, account string, in *sm.CreateM
 		}
 	}
 	if s.Images != nil {
-		if err := s.Images(ctx, account, aws.ToString(c.Image)); err != nil {
+		pinned, err := s.Images(ctx, account, aws.ToString(c.Image))
+		if err != nil {
 			return nil, validationError("Requested image %s not found or not accessible: %v", aws.ToString(c.Image), err)
 		}
+		c.Image = aws.String(pinned)
 	}
 	if url := aws.ToString(c.ModelDataUrl); url != "" {
 		if err := s.checkObject(ctx, account, member+".modelDataUrl", url); err != nil {

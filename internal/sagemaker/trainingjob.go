@@ -148,6 +148,13 @@ func (s *Service) checkTrainingJob(ctx context.Context, account string, in *sm.C
 	if err := checkRole("roleArn", aws.ToString(in.RoleArn), account); err != nil {
 		return err
 	}
+	if s.Images != nil {
+		pinned, err := s.Images(ctx, account, aws.ToString(spec.TrainingImage))
+		if err != nil {
+			return validationError("Requested image %s not found or not accessible: %v", aws.ToString(spec.TrainingImage), err)
+		}
+		spec.TrainingImage = aws.String(pinned)
+	}
 	if _, err := contract.NewMetricMatcher(MetricDefinitions(spec.MetricDefinitions)); err != nil {
 		return validationError("Invalid MetricDefinitions: %v", err)
 	}

@@ -113,3 +113,26 @@ func (ir imageResolver) Resolve(ctx context.Context, account, ref string) (bool,
 	cred, _ := json.Marshal(map[string]string{"username": registry.TokenUser, "password": token, "serveraddress": reference.Domain(named)})
 	return true, base64.URLEncoding.EncodeToString(cred), nil
 }
+
+// Pin resolves a Wharf-registry image reference to its current digest
+// (host/repo@sha256:...); ours is false for images of other registries or
+// the engine. Another account's private image is an error.
+func (ir imageResolver) Pin(ctx context.Context, account, ref string) (pinned string, ours bool, err error) {
+	ours, _, err = ir.Resolve(ctx, account, ref)
+	if err != nil || !ours {
+		return ref, ours, err
+	}
+	named, _ := reference.ParseNormalizedNamed(ref)
+	if canonical, ok := named.(reference.Canonical); ok {
+		return reference.Domain(named) + "/" + reference.Path(named) + "@" + canonical.Digest().String(), true, nil
+	}
+	tag := "latest"
+	if tagged, ok := named.(reference.Tagged); ok {
+		tag = tagged.Tag()
+	}
+	dgst, err := ir.registry.ResolveTag(ctx, reference.Path(named), tag)
+	if err != nil {
+		return "", true, fmt.Errorf("tag %s of %s: %w", tag, reference.Path(named), err)
+	}
+	return reference.Domain(named) + "/" + reference.Path(named) + "@" + dgst, true, nil
+}

@@ -464,19 +464,19 @@ type imageChecker struct {
 	resolver imageResolver
 }
 
-func (ic *imageChecker) check(ctx context.Context, account, ref string) error {
+func (ic *imageChecker) check(ctx context.Context, account, ref string) (string, error) {
 	if ic.resolver.registry != nil {
-		ours, _, err := ic.resolver.Resolve(ctx, account, ref)
+		pinned, ours, err := ic.resolver.Pin(ctx, account, ref)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if ours {
-			return nil
+			return pinned, nil
 		}
 	}
 	_, err := ic.runtime.InspectImage(ctx, ref)
 	if errors.Is(err, runtime.ErrImageNotFound) {
-		return errors.New("it is neither in Wharf's registry nor in the Docker Engine")
+		return "", errors.New("it is neither in Wharf's registry nor in the Docker Engine")
 	}
-	return err
+	return ref, err
 }
