@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -35,6 +36,7 @@ func main() {
 	largeMiB := flag.Int("large-mib", 256, "size of the large object in MiB")
 	largeN := flag.Int("large-n", 3, "repetitions of the large object")
 	fsync := flag.Bool("fsync", false, "run Wharf with --fsync")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the large-object runs to this file")
 	flag.Parse()
 
 	root := *dir
@@ -101,6 +103,12 @@ func main() {
 	size := int64(*largeMiB) << 20
 	src := filepath.Join(scratch, "large")
 	writeRandomFile(src, size)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	var putBest, getBest, cpBest time.Duration
 	for i := 0; i < *largeN; i++ {
 		f, err := os.Open(src)
