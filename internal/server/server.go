@@ -122,6 +122,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if !regionRE.MatchString(cfg.Region) {
 		return nil, fmt.Errorf("region %q must be 9-16 characters of a-z, 0-9 and '-'", cfg.Region)
 	}
+	// An absolute data dir makes the paths Wharf prints usable from anywhere.
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
