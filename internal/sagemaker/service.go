@@ -53,6 +53,14 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "DescribeTransformJob", s.DescribeTransformJob)
 	awsjson.Handle(r, "ListTransformJobs", s.ListTransformJobs)
 	awsjson.Handle(r, "StopTransformJob", s.StopTransformJob)
+	awsjson.Handle(r, "CreateEndpointConfig", s.CreateEndpointConfig)
+	awsjson.Handle(r, "DescribeEndpointConfig", s.DescribeEndpointConfig)
+	awsjson.Handle(r, "ListEndpointConfigs", s.ListEndpointConfigs)
+	awsjson.Handle(r, "DeleteEndpointConfig", s.DeleteEndpointConfig)
+	awsjson.Handle(r, "CreateEndpoint", s.CreateEndpoint)
+	awsjson.Handle(r, "DescribeEndpoint", s.DescribeEndpoint)
+	awsjson.Handle(r, "ListEndpoints", s.ListEndpoints)
+	awsjson.Handle(r, "DeleteEndpoint", s.DeleteEndpoint)
 }
 
 func (s *Service) now() time.Time {

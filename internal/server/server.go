@@ -25,6 +25,7 @@ import (
 	"github.com/wharfml/wharf/internal/awsapi/sigv4"
 	blobfs "github.com/wharfml/wharf/internal/blob/fs"
 	"github.com/wharfml/wharf/internal/ecr"
+	"github.com/wharfml/wharf/internal/endpoint"
 	"github.com/wharfml/wharf/internal/iam"
 	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/logs"
@@ -67,7 +68,10 @@ type Config struct {
 	// TransformHealthTimeout bounds the wait for a transform container's
 	// first healthy /ping (0: 240 s).
 	TransformHealthTimeout time.Duration
-	Logger                 *slog.Logger
+	// EndpointHealthTimeout bounds the wait for an endpoint container's
+	// first healthy /ping when the variant does not set one (0: 240 s).
+	EndpointHealthTimeout time.Duration
+	Logger                *slog.Logger
 }
 
 // Data dir layout.
@@ -92,6 +96,7 @@ type Server struct {
 	logs      *logs.Store
 	training  *training.Controller
 	transform *transform.Controller
+	endpoints *endpoint.Controller
 	iam       *iam.Service
 	verifier  *sigv4.Verifier
 	metrics   *metrics
@@ -175,6 +180,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		WorkDir: filepath.Join(cfg.DataDir, workDir, "transform"), Region: cfg.Region,
 		StopGrace: cfg.StopGrace, HealthTimeout: cfg.TransformHealthTimeout, Logger: s.log,
 	}).New()
+	s.endpoints = (&endpoint.Controller{
+		Store: s.meta, Blobs: s.blobs, Runtime: rt, Logs: s.logs, Catalog: cfg.Catalog,
+		WorkDir: filepath.Join(cfg.DataDir, workDir, "endpoints"), Region: cfg.Region,
+		StopGrace: cfg.StopGrace, HealthTimeout: cfg.EndpointHealthTimeout, Logger: s.log,
+	}).New()
 	images := &imageChecker{runtime: rt}
 	(&sagemaker.Service{Store: s.meta, Blobs: s.blobs, Catalog: cfg.Catalog, Region: cfg.Region, PageKey: key,
 		Notify: s.notify, Images: images.check}).Register(s.sagemakerAPI)
@@ -202,6 +212,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.training.Images = imageResolver{registry: s.registry, iam: s.iam}
 	s.transform.Images = imageResolver{registry: s.registry, iam: s.iam}
+	s.endpoints.Images = imageResolver{registry: s.registry, iam: s.iam}
 	images.resolver = imageResolver{registry: s.registry, iam: s.iam}
 	s.ecrAPI = &awsjson.Router{TargetPrefix: ecr.TargetPrefix, Model: shapes.MustLoad("ecr"), Logger: s.log}
 	s.scans.Images = s.registry
@@ -218,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 // Cancel ctx and wait for the returned channel before Close.
 func (s *Server) Start(ctx context.Context) <-chan struct{} {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){s.training.Run, s.transform.Run, s.scans.Run} {
+	for _, run := range []func(context.Context){s.training.Run, s.transform.Run, s.endpoints.Run, s.scans.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -253,6 +264,8 @@ func (s *Server) notify(kind string) {
 		s.training.Notify()
 	case transform.ResourceType:
 		s.transform.Notify()
+	case endpoint.ResourceType:
+		s.endpoints.Notify()
 	}
 }
 
@@ -309,10 +322,11 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.route) }
 
 // route dispatches a request by protocol:
 //   - /healthz and /metrics: operational endpoints, no auth;
+//   - POST /endpoints/{name}/invocations: sagemaker-runtime InvokeEndpoint;
 //   - X-Amz-Target: AWS JSON 1.1 (SageMaker.*, WharfAdmin.*);
 //   - a SigV4 credential scope for s3 or sts (header or presigned query).
 //
-// Later: /v2/ (registry), /endpoints/{name}/invocations (runtime), web UI.
+// Later: web UI.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
@@ -337,6 +351,19 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if isRegistryRequest(r) {
 		protocol, operation = "registry", registryOperation(r)
 		s.registry.ServeHTTP(rec, r)
+		return
+	}
+
+	if name, ok := endpoint.InvocationsEndpoint(r.URL.Path); ok && r.Header.Get("X-Amz-Target") == "" {
+		// sagemaker-runtime InvokeEndpoint: signed as "sagemaker" too.
+		protocol, operation = "sagemaker-runtime", "InvokeEndpoint"
+		id, err := s.verifier.Verify(r)
+		if err != nil {
+			e := s.jsonAuthError(err)
+			endpoint.WriteError(rec, e.Status, e.Code, e.Message)
+			return
+		}
+		s.endpoints.Invoke(rec, r, id.AccountID, name)
 		return
 	}
 

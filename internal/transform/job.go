@@ -175,24 +175,10 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 		return fail("ClientError: model %s has no container", aws.ToString(doc.ModelName))
 	}
 
-	image := aws.ToString(container.Image)
-	if c.Images != nil {
-		ours, auth, err := c.Images.Resolve(ctx, j.account, image)
-		if err != nil {
-			return fail("ClientError: %v", err)
-		}
-		if ours {
-			if err := c.Runtime.PullImage(ctx, image, auth); err != nil {
-				return fail("ClientError: pulling %s from Wharf's registry: %v", image, err)
-			}
-		}
-	}
-	img, err := c.Runtime.InspectImage(ctx, image)
-	if errors.Is(err, runtime.ErrImageNotFound) {
-		return fail("ClientError: image %s was not found: push it to Wharf's registry or load it into the Docker Engine", image)
-	}
+	sv := c.serve()
+	imageID, err := sv.PrepareImage(ctx, j.account, aws.ToString(container.Image))
 	if err != nil {
-		return fail("InternalServerError: inspecting the image: %v", err)
+		return fail("%s", err)
 	}
 	it, err := c.Catalog.Lookup(string(doc.TransformResources.InstanceType))
 	if err != nil {
@@ -235,12 +221,8 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 		if err := os.MkdirAll(filepath.Dir(modelDir), 0o755); err != nil {
 			return fail("InternalServerError: %v", err)
 		}
-		if url := aws.ToString(container.ModelDataUrl); url != "" {
-			if out := c.extractModel(ctx, src, url, modelDir); out.status != "" {
-				return out
-			}
-		} else if err := os.Mkdir(modelDir, 0o755); err != nil {
-			return fail("InternalServerError: %v", err)
+		if err := sv.PrepareModelDir(ctx, j.account, aws.ToString(container.ModelDataUrl), modelDir); err != nil {
+			return fail("%s", err)
 		}
 		labels := c.labels(j)
 		labels[runtime.LabelHost] = h.name
@@ -248,21 +230,19 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 		if hn := aws.ToString(container.ContainerHostname); hn != "" {
 			hostname = hn
 		}
-		id, err := c.Runtime.Start(ctx, runtime.ContainerSpec{
-			Name: containerName(j, h.name), Image: img.ID, Cmd: []string{"serve"}, Env: env, Labels: labels,
+		id, url, err := sv.StartContainer(ctx, runtime.ContainerSpec{
+			Name: containerName(j, h.name), Image: imageID, Env: env, Labels: labels,
 			Hostname: hostname, Network: netID, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
-			NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096, PublishPort: 8080,
+			NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
 		})
+		if id != "" {
+			h.id = id
+			j.hosts = append(j.hosts, h)
+		}
 		if err != nil {
-			return fail("ClientError: starting the container: %v", err)
+			return fail("%s", err)
 		}
-		h.id = id
-		j.hosts = append(j.hosts, h)
-		info, err := c.Runtime.Inspect(ctx, id)
-		if err != nil || info.HostPort == 0 {
-			return fail("InternalServerError: the container's port 8080 was not published: %v", err)
-		}
-		h.url = "http://127.0.0.1:" + strconv.Itoa(info.HostPort)
+		h.url = url
 		j.followers.Add(1)
 		go func() {
 			defer j.followers.Done()
@@ -272,8 +252,8 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 
 	// Health, then execution parameters.
 	for _, h := range j.hosts {
-		if out := c.waitHealthy(ctx, h); out.status != "" {
-			return out
+		if err := sv.WaitHealthy(ctx, h.id, h.url, h.name, c.HealthTimeout); err != nil {
+			return fail("%s", err)
 		}
 	}
 	if out := c.parameters(ctx, j); out.status != "" {
@@ -283,58 +263,6 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 		h.sem = make(chan struct{}, j.concurrency)
 	}
 	return c.process(ctx, j, src)
-}
-
-// extractModel streams the model archive into dir.
-func (c *Controller) extractModel(ctx context.Context, src *objectSource, url, dir string) outcome {
-	bucket, key, err := contract.ParseS3URI(url)
-	if err != nil {
-		return fail("ClientError: ModelDataUrl: %v", err)
-	}
-	rc, _, err := src.Open(ctx, bucket, key)
-	if err != nil {
-		return fail("%s", clientError(err))
-	}
-	defer rc.Close()
-	if err := contract.ExtractTarGz(ctx, rc, dir, c.MaxModelBytes); err != nil {
-		if contract.IsClientError(err) {
-			return fail("ClientError: model data %s: %v", url, err)
-		}
-		return fail("InternalServerError: extracting model data %s: %v", url, err)
-	}
-	return outcome{}
-}
-
-// waitHealthy polls GET /ping every second until it answers 200.
-func (c *Controller) waitHealthy(ctx context.Context, h *host) outcome {
-	deadline := time.Now().Add(c.HealthTimeout)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, h.url+"/ping", nil)
-		resp, err := httpClient.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-		}
-		cancel()
-		if err == nil && resp.StatusCode == http.StatusOK {
-			return outcome{}
-		}
-		if ctx.Err() != nil {
-			return fail("stopped")
-		}
-		if info, err := c.Runtime.Inspect(ctx, h.id); err == nil && !info.Running {
-			return fail("ClientError: the serve container of %s exited with code %d before passing /ping health checks; see the logs", h.name, info.ExitCode)
-		}
-		if time.Now().After(deadline) {
-			return fail("ClientError: the serve container of %s did not pass /ping health checks within %s", h.name, c.HealthTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return fail("stopped")
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // execParams is the /execution-parameters answer.

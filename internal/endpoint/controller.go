@@ -1,0 +1,664 @@
+// Package endpoint runs SageMaker real-time endpoints on a container
+// runtime (container-contract.md §3) and serves InvokeEndpoint (gateway.go).
+//
+// The Controller reconciles from the metadata store: every endpoint that is
+// Creating, InService, OutOfService or Deleting and that no goroutine owns
+// gets one. It starts InitialInstanceCount serve containers per production
+// variant (adopting labelled containers that still run and answer /ping,
+// which is how an InService endpoint survives a server restart), waits until
+// all answer /ping, publishes the fleet to the gateway and marks the
+// endpoint InService; if a host is not healthy within the health timeout the
+// endpoint is Failed with a FailureReason and its containers removed. While
+// InService it pings every host every 5 s and replaces a container that
+// exited or failed 3 checks in a row. DeleteEndpoint (status Deleting)
+// unpublishes the fleet, stops and removes the containers, then deletes the
+// endpoint.
+//
+// Shutdown leaves the containers running so the next start adopts them.
+// Networking is as in package transform: a private bridge per endpoint
+// (inward-only isolation is a known gap). UpdateEndpoint is not supported yet.
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/awsapi/awsjson"
+	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/contract"
+	"github.com/wharfml/wharf/internal/instances"
+	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/sagemaker"
+	"github.com/wharfml/wharf/internal/store"
+	"github.com/wharfml/wharf/internal/transform"
+)
+
+// ResourceType is the store type of endpoints.
+const ResourceType = sagemaker.TypeEndpoint
+
+// LogGroupPrefix + endpoint name is the log group of an endpoint's containers.
+const LogGroupPrefix = "/aws/sagemaker/Endpoints/"
+
+// Controller runs endpoints and routes invocations to them.
+type Controller struct {
+	Store   store.Store
+	Blobs   blob.Store
+	Runtime runtime.Runtime
+	Logs    *logs.Store
+	Catalog *instances.Catalog
+	Images  transform.ImageResolver
+	// WorkDir holds each endpoint's extracted model data.
+	WorkDir string
+	Region  string
+	// StopGrace is the time between SIGTERM and SIGKILL (default 30 s).
+	StopGrace time.Duration
+	// HealthTimeout bounds the wait for a host's first healthy /ping when the
+	// variant leaves ContainerStartupHealthCheckTimeoutInSeconds unset
+	// (default 240 s).
+	HealthTimeout time.Duration
+	// MaxModelBytes caps extracted model data per host (default 30 GiB).
+	MaxModelBytes int64
+	// Poll is how often running endpoints look for DeleteEndpoint.
+	Poll   time.Duration
+	Logger *slog.Logger
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[string]bool   // by ARN
+	fleets  map[string]*fleet // InService endpoints by fleetKey
+	wg      sync.WaitGroup
+}
+
+// fleet is a deployed endpoint's containers.
+type fleet struct {
+	account, name, arn string
+	workDir            string
+	network            string
+	variants           []*variant
+	followers          sync.WaitGroup
+}
+
+type variant struct {
+	name   string
+	weight float64
+	mu     sync.Mutex
+	hosts  []*host
+}
+
+// host is one serve container.
+type host struct {
+	variant  *variant
+	name     string
+	id, url  string
+	client   *http.Client
+	inflight atomic.Int64
+	fails    int
+}
+
+// New prepares a controller; call Run to start it.
+func (c *Controller) New() *Controller { c.init(); return c }
+
+func (c *Controller) init() {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+		c.running = map[string]bool{}
+		c.fleets = map[string]*fleet{}
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 30 * time.Second
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = sagemaker.DefaultHealthCheckTimeoutSec * time.Second
+	}
+	if c.MaxModelBytes == 0 {
+		c.MaxModelBytes = 30 << 30
+	}
+	if c.Poll == 0 {
+		c.Poll = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Notify asks the controller to look at the store now.
+func (c *Controller) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends, then waits for endpoint goroutines.
+func (c *Controller) Run(ctx context.Context) {
+	c.init()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Error("endpoint: reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			c.wg.Wait()
+			return
+		case <-c.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	rs, err := c.Store.ListResources(ctx, store.ResourceQuery{
+		Type: ResourceType,
+		Statuses: []string{string(types.EndpointStatusCreating), string(types.EndpointStatusInService),
+			string(types.EndpointStatusOutOfService), string(types.EndpointStatusDeleting)},
+		SortBy: store.SortByCreationTime,
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rs {
+		if c.running[r.ARN] {
+			continue
+		}
+		c.running[r.ARN] = true
+		c.wg.Add(1)
+		go func(r store.Resource) {
+			defer c.wg.Done()
+			defer func() {
+				c.mu.Lock()
+				delete(c.running, r.ARN)
+				c.mu.Unlock()
+			}()
+			c.run(ctx, r)
+		}(r)
+	}
+	return nil
+}
+
+func fleetKey(account, name string) string { return account + "/" + strings.ToLower(name) }
+
+func (c *Controller) labels(account, name string) map[string]string {
+	return map[string]string{
+		runtime.LabelKind:     ResourceType,
+		runtime.LabelAccount:  account,
+		runtime.LabelResource: strings.ToLower(name),
+	}
+}
+
+func containerName(f *fleet, suffix string) string {
+	return "wharf-endpoint-" + f.account + "-" + strings.ToLower(f.name) + "-" + suffix
+}
+
+// load reads an endpoint's current document.
+func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sagemaker.EndpointDoc, error) {
+	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
+	if err != nil {
+		return r, nil, err
+	}
+	var doc sagemaker.EndpointDoc
+	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
+		return r, nil, err
+	}
+	if doc.Endpoint == nil || doc.Config == nil {
+		return r, nil, fmt.Errorf("endpoint %s: incomplete document", name)
+	}
+	return r, &doc, nil
+}
+
+// mutate applies fn to the endpoint's latest document and stores it,
+// retrying on concurrent changes. fn returns false to skip the write.
+func (c *Controller) mutate(ctx context.Context, account, name string, fn func(e *sm.DescribeEndpointOutput, now time.Time) bool) error {
+	for attempt := 0; ; attempt++ {
+		r, doc, err := c.load(ctx, account, name)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if !fn(doc.Endpoint, now) {
+			return nil
+		}
+		doc.Endpoint.LastModifiedTime = aws.Time(now)
+		body, err := awsjson.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		r.Doc, r.Status, r.Modified = body, string(doc.Endpoint.EndpointStatus), now
+		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
+			continue
+		}
+		return err
+	}
+}
+
+// run drives one endpoint until it is gone, Failed, or the server stops.
+func (c *Controller) run(ctx context.Context, r store.Resource) {
+	_, doc, err := c.load(ctx, r.Account, r.Name)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			c.Logger.Error("endpoint: load", "endpoint", r.Name, "err", err)
+		}
+		return
+	}
+	f := &fleet{account: r.Account, name: aws.ToString(doc.Endpoint.EndpointName), arn: r.ARN,
+		workDir: filepath.Join(c.WorkDir, r.Account+"-"+strings.ToLower(r.Name))}
+	if doc.Endpoint.EndpointStatus == types.EndpointStatusDeleting {
+		c.teardown(ctx, f)
+		return
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, pv := range doc.Config.ProductionVariants {
+		f.variants = append(f.variants, &variant{name: aws.ToString(pv.VariantName), weight: float64(aws.ToFloat32(pv.InitialVariantWeight))})
+	}
+	if s := doc.Endpoint.EndpointStatus; s == types.EndpointStatusInService || s == types.EndpointStatusOutOfService {
+		// Restarted: serve with each host as soon as it is adopted or healthy.
+		c.publish(f)
+	}
+	if err := c.deploy(fctx, f, doc); err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the next start adopts or restarts the containers
+		}
+		c.unpublish(f)
+		cancel()
+		f.followers.Wait()
+		c.removeLeftovers(ctx, f)
+		if c.stillDeleting(ctx, f) {
+			c.teardown(ctx, f)
+			return
+		}
+		c.mutate(ctx, f.account, f.name, func(e *sm.DescribeEndpointOutput, now time.Time) bool {
+			if e.EndpointStatus == types.EndpointStatusDeleting {
+				return false
+			}
+			e.EndpointStatus = types.EndpointStatusFailed
+			e.FailureReason = aws.String(contract.TruncateReason(err.Error()))
+			for i := range e.ProductionVariants {
+				e.ProductionVariants[i].CurrentInstanceCount = aws.Int32(0)
+				e.ProductionVariants[i].VariantStatus = nil
+			}
+			return true
+		})
+		c.Notify() // a Deleting set meanwhile is picked up next round
+		return
+	}
+	err = c.mutate(ctx, f.account, f.name, func(e *sm.DescribeEndpointOutput, now time.Time) bool {
+		if e.EndpointStatus == types.EndpointStatusDeleting {
+			return false
+		}
+		e.EndpointStatus = types.EndpointStatusInService
+		e.FailureReason = nil
+		for i := range e.ProductionVariants {
+			pv := &e.ProductionVariants[i]
+			pv.CurrentInstanceCount = pv.DesiredInstanceCount
+			pv.CurrentWeight = pv.DesiredWeight
+			pv.VariantStatus = nil
+		}
+		return true
+	})
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Error("endpoint: update status", "endpoint", f.name, "err", err)
+	}
+	c.publish(f)
+	c.supervise(fctx, f)
+	c.unpublish(f)
+	if ctx.Err() != nil {
+		return
+	}
+	cancel()
+	f.followers.Wait()
+	c.teardown(ctx, f)
+}
+
+// publish makes the gateway route to f's healthy hosts.
+func (c *Controller) publish(f *fleet) {
+	c.mu.Lock()
+	c.fleets[fleetKey(f.account, f.name)] = f
+	c.mu.Unlock()
+}
+
+func (c *Controller) unpublish(f *fleet) {
+	c.mu.Lock()
+	if c.fleets[fleetKey(f.account, f.name)] == f {
+		delete(c.fleets, fleetKey(f.account, f.name))
+	}
+	c.mu.Unlock()
+}
+
+func (c *Controller) stillDeleting(ctx context.Context, f *fleet) bool {
+	_, doc, err := c.load(ctx, f.account, f.name)
+	return errors.Is(err, store.ErrNotFound) || (err == nil && doc.Endpoint.EndpointStatus == types.EndpointStatusDeleting)
+}
+
+// deploy brings every variant's hosts up (adopting running, healthy
+// containers) and waits until all answer /ping. A variant's hosts list
+// holds only healthy hosts: each joins it once it answers /ping.
+func (c *Controller) deploy(ctx context.Context, f *fleet, doc *sagemaker.EndpointDoc) error {
+	sv := &transform.Serve{Store: c.Store, Blobs: c.Blobs, Runtime: c.Runtime, Images: c.Images, MaxModelBytes: c.MaxModelBytes}
+	labels := c.labels(f.account, f.name)
+	existing := map[string]runtime.ContainerInfo{}
+	if cs, err := c.Runtime.List(ctx, labels); err == nil {
+		for _, ci := range cs {
+			existing[ci.Labels[runtime.LabelHost]] = ci
+		}
+	}
+	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil && len(nets) > 0 {
+		f.network = nets[0]
+	} else {
+		id, err := c.Runtime.CreateNetwork(ctx, runtime.NetworkSpec{Name: containerName(f, "net"), Labels: labels})
+		if err != nil {
+			return fmt.Errorf("InternalServerError: creating the endpoint network: %v", err)
+		}
+		f.network = id
+	}
+	type pending struct {
+		h       *host
+		timeout time.Duration
+	}
+	var waits []pending
+	used := map[string]bool{}
+	for vi, pv := range doc.Config.ProductionVariants {
+		vname := aws.ToString(pv.VariantName)
+		v := f.variants[vi]
+		timeout := c.HealthTimeout
+		if t := pv.ContainerStartupHealthCheckTimeoutInSeconds; t != nil {
+			timeout = time.Duration(*t) * time.Second
+		}
+		for i := 1; i <= int(aws.ToInt32(pv.InitialInstanceCount)); i++ {
+			h := &host{variant: v, name: strings.ToLower(vname) + "-" + strconv.Itoa(i)}
+			used[h.name] = true
+			if ci, ok := existing[h.name]; ok {
+				if ci.Running && ci.HostPort > 0 && transform.Ping(ctx, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort)) {
+					h.id, h.url, h.client = ci.ID, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort), newClient()
+					c.follow(ctx, f, h, time.Now())
+					v.addHost(h)
+					continue
+				}
+				c.Runtime.Remove(ctx, ci.ID)
+			}
+			if err := c.startHost(ctx, sv, f, doc, pv, h); err != nil {
+				return err
+			}
+			waits = append(waits, pending{h, timeout})
+		}
+	}
+	for name, ci := range existing {
+		if !used[name] {
+			c.Runtime.Remove(ctx, ci.ID)
+		}
+	}
+	errs := make([]error, len(waits))
+	var wg sync.WaitGroup
+	for i, p := range waits {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = sv.WaitHealthy(ctx, p.h.id, p.h.url, p.h.variant.name+"/"+p.h.name, p.timeout)
+			if errs[i] == nil {
+				p.h.variant.addHost(p.h)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startHost starts h's container for variant pv.
+func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *fleet, doc *sagemaker.EndpointDoc, pv types.ProductionVariant, h *host) error {
+	model := doc.Models[aws.ToString(pv.VariantName)]
+	if model == nil {
+		return fmt.Errorf("ClientError: variant %s has no model", aws.ToString(pv.VariantName))
+	}
+	container := model.PrimaryContainer
+	if container == nil && len(model.Containers) > 0 {
+		container = &model.Containers[0]
+	}
+	if container == nil {
+		return fmt.Errorf("ClientError: model %s has no container", aws.ToString(model.ModelName))
+	}
+	imageID, err := sv.PrepareImage(ctx, f.account, aws.ToString(container.Image))
+	if err != nil {
+		return err
+	}
+	it, err := c.Catalog.Lookup(string(pv.InstanceType))
+	if err != nil {
+		return fmt.Errorf("ClientError: %v", err)
+	}
+	limits := c.Catalog.Limits(it)
+	dir := filepath.Join(f.workDir, h.name)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("InternalServerError: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("InternalServerError: %v", err)
+	}
+	modelDir := filepath.Join(dir, "model")
+	if err := sv.PrepareModelDir(ctx, f.account, aws.ToString(container.ModelDataUrl), modelDir); err != nil {
+		return err
+	}
+	labels := c.labels(f.account, f.name)
+	labels[runtime.LabelHost] = h.name
+	hostname := h.name
+	if hn := aws.ToString(container.ContainerHostname); hn != "" {
+		hostname = hn
+	}
+	id, url, err := sv.StartContainer(ctx, runtime.ContainerSpec{
+		Name: containerName(f, h.name), Image: imageID, Env: container.Environment, Labels: labels,
+		Hostname: hostname, Network: f.network, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
+		NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
+	})
+	if err != nil {
+		return err
+	}
+	h.id, h.url, h.client = id, url, newClient()
+	c.follow(ctx, f, h, time.Time{})
+	return nil
+}
+
+// newClient is a host's keep-alive connection pool.
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// follow copies a host's output (lines from since on) into the endpoint's log group.
+func (c *Controller) follow(ctx context.Context, f *fleet, h *host, since time.Time) {
+	id := h.id
+	f.followers.Add(1)
+	go func() {
+		defer f.followers.Done()
+		stream := fmt.Sprintf("%s/%s-%s", h.variant.name, h.name, shortID(id))
+		w, err := c.Logs.Stream(ctx, f.account, LogGroupPrefix+f.name, stream)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.Logger.Error("endpoint: open log stream", "endpoint", f.name, "err", err)
+			}
+			return
+		}
+		defer w.Close()
+		err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
+			if l.Time.Before(since) {
+				return nil
+			}
+			return w.Write(ctx, l.Time, l.Text)
+		})
+		if err != nil && ctx.Err() == nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+			c.Logger.Warn("endpoint: follow logs", "endpoint", f.name, "err", err)
+		}
+	}()
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// supervise watches an InService fleet until the endpoint is being deleted
+// (or gone) or ctx ends.
+func (c *Controller) supervise(ctx context.Context, f *fleet) {
+	tick := time.NewTicker(c.Poll)
+	defer tick.Stop()
+	lastCheck := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if c.stillDeleting(ctx, f) {
+			return
+		}
+		if time.Since(lastCheck) < 5*time.Second {
+			continue
+		}
+		lastCheck = time.Now()
+		for _, v := range f.variants {
+			v.mu.Lock()
+			hosts := append([]*host(nil), v.hosts...)
+			v.mu.Unlock()
+			for _, h := range hosts {
+				c.check(ctx, f, h)
+			}
+		}
+	}
+}
+
+// check pings a host and replaces its container after it exited or failed
+// 3 checks in a row.
+func (c *Controller) check(ctx context.Context, f *fleet, h *host) {
+	if transform.Ping(ctx, h.url) {
+		h.fails = 0
+		return
+	}
+	h.fails++
+	info, err := c.Runtime.Inspect(ctx, h.id)
+	if h.fails < 3 && err == nil && info.Running {
+		return
+	}
+	_, doc, err := c.load(ctx, f.account, f.name)
+	if err != nil {
+		return
+	}
+	c.Logger.Warn("endpoint: replacing unhealthy container", "endpoint", f.name, "host", h.name)
+	v := h.variant
+	v.mu.Lock()
+	v.hosts = removeHost(v.hosts, h)
+	v.mu.Unlock()
+	c.Runtime.Remove(ctx, h.id)
+	for _, pv := range doc.Config.ProductionVariants {
+		if aws.ToString(pv.VariantName) != v.name {
+			continue
+		}
+		nh := &host{variant: v, name: h.name}
+		sv := &transform.Serve{Store: c.Store, Blobs: c.Blobs, Runtime: c.Runtime, Images: c.Images, MaxModelBytes: c.MaxModelBytes}
+		if err := c.startHost(ctx, sv, f, doc, pv, nh); err != nil {
+			c.Logger.Error("endpoint: restart container", "endpoint", f.name, "host", h.name, "err", err)
+			return
+		}
+		if err := sv.WaitHealthy(ctx, nh.id, nh.url, nh.name, c.HealthTimeout); err != nil {
+			c.Logger.Error("endpoint: restarted container unhealthy", "endpoint", f.name, "host", h.name, "err", err)
+			return
+		}
+		v.addHost(nh)
+	}
+}
+
+func (v *variant) addHost(h *host) {
+	v.mu.Lock()
+	v.hosts = append(v.hosts, h)
+	v.mu.Unlock()
+}
+
+func removeHost(hs []*host, h *host) []*host {
+	out := hs[:0:0]
+	for _, x := range hs {
+		if x != h {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// teardown stops (SIGTERM, SIGKILL after StopGrace) and removes the
+// endpoint's containers, network and work dir, then deletes the endpoint.
+func (c *Controller) teardown(ctx context.Context, f *fleet) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if cs, err := c.Runtime.List(sctx, c.labels(f.account, f.name)); err == nil {
+		var wg sync.WaitGroup
+		for _, ci := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Runtime.Stop(sctx, ci.ID, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+					c.Logger.Warn("endpoint: stop container", "endpoint", f.name, "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	c.removeLeftovers(sctx, f)
+	r, err := c.Store.GetResource(ctx, f.account, ResourceType, f.name)
+	if err != nil {
+		return
+	}
+	if err := c.Store.DeleteResource(ctx, r.Account, r.Type, r.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		c.Logger.Error("endpoint: delete", "endpoint", f.name, "err", err)
+		return
+	}
+	if tags, err := c.Store.ListTags(ctx, r.ARN); err == nil && len(tags) > 0 {
+		keys := make([]string, len(tags))
+		for i, t := range tags {
+			keys[i] = t.Key
+		}
+		_ = c.Store.DeleteTags(ctx, r.ARN, keys)
+	}
+}
+
+// removeLeftovers removes every container and network labelled with the
+// endpoint and its work dir.
+func (c *Controller) removeLeftovers(ctx context.Context, f *fleet) {
+	labels := c.labels(f.account, f.name)
+	if cs, err := c.Runtime.List(ctx, labels); err == nil {
+		for _, ci := range cs {
+			if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
+				c.Logger.Warn("endpoint: remove container", "endpoint", f.name, "err", err)
+			}
+		}
+	}
+	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil {
+		for _, n := range nets {
+			if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
+				c.Logger.Warn("endpoint: remove network", "endpoint", f.name, "err", err)
+			}
+		}
+	}
+	if err := os.RemoveAll(f.workDir); err != nil {
+		c.Logger.Warn("endpoint: remove work dir", "endpoint", f.name, "err", err)
+	}
+}

@@ -1,0 +1,258 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/awsapi"
+)
+
+// Runtime limits (api.md §10).
+const (
+	MaxPayloadBytes = 6 << 20
+	InvokeTimeout   = 60 * time.Second
+)
+
+// Request headers of InvokeEndpoint.
+const (
+	hdrCustomAttributes = "X-Amzn-Sagemaker-Custom-Attributes"
+	hdrTargetVariant    = "X-Amzn-Sagemaker-Target-Variant"
+	hdrInferenceID      = "X-Amzn-Sagemaker-Inference-Id"
+	hdrInvokedVariant   = "X-Amzn-Invoked-Production-Variant"
+	hdrMetering         = "X-Amzn-Inference-Metering"
+)
+
+// unsupportedHeaders name InvokeEndpoint features Wharf rejects.
+var unsupportedHeaders = []string{
+	"X-Amzn-SageMaker-Target-Model", "X-Amzn-SageMaker-Target-Container-Hostname",
+	"X-Amzn-SageMaker-Enable-Explanations", "X-Amzn-SageMaker-Inference-Component",
+	"X-Amzn-SageMaker-Session-Id",
+}
+
+// InvocationsEndpoint returns the endpoint name of a runtime request path
+// /endpoints/{EndpointName}/invocations.
+func InvocationsEndpoint(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/endpoints/")
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/invocations")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", false
+	}
+	return name, true
+}
+
+// WriteError answers in the sagemaker-runtime REST-JSON error shape.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	writeJSONError(w, status, code, map[string]any{"message": message})
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code string, body map[string]any) {
+	b, _ := json.Marshal(body)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-ErrorType", code)
+	if h.Get("x-amzn-RequestId") == "" {
+		h.Set("x-amzn-RequestId", awsapi.NewRequestID())
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// Invoke serves InvokeEndpoint for an authenticated account (api.md §10):
+// it picks a variant by weight (or X-Amzn-SageMaker-Target-Variant), then
+// the host with the fewest requests in flight, and relays the request.
+func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, name string) {
+	w.Header().Set("x-amzn-RequestId", awsapi.NewRequestID())
+	if r.Method != http.MethodPost {
+		WriteError(w, http.StatusBadRequest, "ValidationError", "InvokeEndpoint requires POST.")
+		return
+	}
+	for _, h := range unsupportedHeaders {
+		if r.Header.Get(h) != "" {
+			WriteError(w, http.StatusBadRequest, "ValidationError", h+" is not supported yet.")
+			return
+		}
+	}
+	for _, h := range []string{"Content-Type", "Accept", hdrCustomAttributes} {
+		if len(r.Header.Get(h)) > 1024 {
+			WriteError(w, http.StatusBadRequest, "ValidationError", h+" must be at most 1024 characters.")
+			return
+		}
+	}
+	if id := r.Header.Get(hdrInferenceID); len(id) > 64 {
+		WriteError(w, http.StatusBadRequest, "ValidationError", "InferenceId must be 1-64 characters.")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "ValidationError", "Could not read the request body.")
+		return
+	}
+	if len(body) > MaxPayloadBytes {
+		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Request body exceeds the maximum of %d bytes.", MaxPayloadBytes))
+		return
+	}
+	c.mu.Lock()
+	f := c.fleets[fleetKey(account, name)]
+	c.mu.Unlock()
+	if f == nil {
+		// Not routed yet right after a server start: the controller is
+		// still adopting the containers of an endpoint InService.
+		if res, err := c.Store.GetResource(r.Context(), account, ResourceType, name); err == nil &&
+			(res.Status == string(types.EndpointStatusInService) || res.Status == string(types.EndpointStatusOutOfService)) {
+			WriteError(w, http.StatusTooManyRequests, "ModelNotReadyException", fmt.Sprintf("Model for endpoint %s is not ready. Please try again later.", name))
+			return
+		}
+		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Endpoint %s of account %s not found.", name, account))
+		return
+	}
+	v := f.pickVariant(r.Header.Get(hdrTargetVariant))
+	if v == nil {
+		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("The variant %q does not exist on endpoint %s.", r.Header.Get(hdrTargetVariant), name))
+		return
+	}
+	h := v.pickHost()
+	if h == nil {
+		WriteError(w, http.StatusTooManyRequests, "ModelNotReadyException", fmt.Sprintf("Model for endpoint %s variant %s is not ready. Please try again later.", name, v.name))
+		return
+	}
+	defer h.inflight.Add(-1)
+
+	ctx, cancel := context.WithTimeout(r.Context(), InvokeTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/invocations", bytes.NewReader(body))
+	for _, k := range []string{"Content-Type", "Accept", hdrCustomAttributes} {
+		if val := r.Header.Get(k); val != "" {
+			req.Header.Set(k, val)
+		}
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		msg := "Your invocation timed out while waiting for a response from container primary."
+		if !errors.Is(err, context.DeadlineExceeded) {
+			msg = "Could not get a response from container primary: " + err.Error()
+		}
+		c.modelError(w, f, 0, msg, "")
+		return
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayloadBytes+1))
+	if err != nil {
+		c.modelError(w, f, 0, "Reading the response of container primary failed: "+err.Error(), "")
+		return
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		c.modelError(w, f, resp.StatusCode, "", string(out))
+		return
+	}
+	if len(out) > MaxPayloadBytes {
+		c.modelError(w, f, resp.StatusCode, fmt.Sprintf("The response of container primary exceeds %d bytes.", MaxPayloadBytes), "")
+		return
+	}
+	hd := w.Header()
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		hd.Set("Content-Type", ct)
+	}
+	if a := resp.Header.Get(hdrCustomAttributes); a != "" {
+		hd.Set(hdrCustomAttributes, a)
+	}
+	hd.Set(hdrInvokedVariant, v.name)
+	hd.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+}
+
+// modelError answers ModelError (424) for a container failure; status 0
+// means no response (timeout or connection failure).
+func (c *Controller) modelError(w http.ResponseWriter, f *fleet, status int, msg, original string) {
+	code, kind := "SERVER_ERROR_FROM_MODEL", "server"
+	if status >= 400 && status < 500 {
+		code, kind = "CLIENT_ERROR_FROM_MODEL", "client"
+	}
+	group := LogGroupPrefix + f.name
+	if msg == "" {
+		msg = original
+	}
+	message := fmt.Sprintf("Received %s error (%d) from primary with message %q. See https://%s.console.aws.amazon.com/cloudwatch/home?region=%s#logEventViewer:group=%s in account %s for more information.",
+		kind, status, msg, c.Region, c.Region, group, f.account)
+	writeJSONError(w, http.StatusFailedDependency, "ModelError", map[string]any{
+		"ErrorCode": code, "Message": message, "OriginalStatusCode": status, "OriginalMessage": original,
+		"LogStreamArn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", c.Region, f.account, group),
+	})
+}
+
+// pickVariant returns the named variant, or one chosen at random by weight.
+func (f *fleet) pickVariant(target string) *variant {
+	if target != "" {
+		for _, v := range f.variants {
+			if strings.EqualFold(v.name, target) {
+				return v
+			}
+		}
+		return nil
+	}
+	var total float64
+	for _, v := range f.variants {
+		total += v.weight
+	}
+	if total <= 0 {
+		return nil
+	}
+	x := rand.Float64() * total
+	for _, v := range f.variants {
+		if v.weight <= 0 {
+			continue
+		}
+		if x < v.weight {
+			return v
+		}
+		x -= v.weight
+	}
+	for i := len(f.variants) - 1; i >= 0; i-- {
+		if f.variants[i].weight > 0 {
+			return f.variants[i]
+		}
+	}
+	return nil
+}
+
+// pickHost returns the host with the fewest requests in flight (ties
+// broken at random) with its count already incremented, or nil.
+func (v *variant) pickHost() *host {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var best *host
+	var bestN int64
+	ties := 0
+	for _, h := range v.hosts {
+		n := h.inflight.Load()
+		switch {
+		case best == nil || n < bestN:
+			best, bestN, ties = h, n, 1
+		case n == bestN:
+			ties++
+			if rand.IntN(ties) == 0 {
+				best = h
+			}
+		}
+	}
+	if best != nil {
+		best.inflight.Add(1)
+	}
+	return best
+}
