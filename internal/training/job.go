@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/access"
 	"github.com/wharfml/wharf/internal/contract"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/sagemaker"
@@ -128,7 +129,7 @@ func (c *Controller) start(ctx context.Context, j *job) outcome {
 	}
 
 	channels := sagemaker.TrainingChannels(doc)
-	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
+	src := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: j.account}
 	for i, host := range j.hosts {
 		cfg := sagemaker.TrainingHostConfig(doc, j.hosts, host)
 		paths, err := contract.PrepareHost(filepath.Join(j.workDir, host), cfg)
@@ -152,7 +153,7 @@ func (c *Controller) start(ctx context.Context, j *job) outcome {
 			if err := contract.SyncDown(ctx, src, cfg.CheckpointS3Uri, paths.Checkpoints); err != nil {
 				return fail(clientError(err))
 			}
-			syncer, err := contract.NewSyncer(ctx, (*objectSink)(src), cfg.CheckpointS3Uri, paths.Checkpoints)
+			syncer, err := contract.NewSyncer(ctx, src, cfg.CheckpointS3Uri, paths.Checkpoints)
 			if err != nil {
 				return fail(clientError(err))
 			}
@@ -251,7 +252,7 @@ func (c *Controller) adopt(ctx context.Context, j *job, existing []runtime.Conta
 	if cc := j.doc.CheckpointConfig; cc != nil && aws.ToString(cc.S3Uri) != "" {
 		// Keep syncing checkpoints. What the previous process had not
 		// uploaded yet is unknown, so every file is uploaded once now.
-		sink := &objectSink{store: c.Store, blobs: c.Blobs, account: j.account}
+		sink := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: j.account}
 		for _, p := range j.paths {
 			syncer, err := contract.NewSyncer(ctx, sink, aws.ToString(cc.S3Uri), p.Checkpoints)
 			if err != nil {
@@ -302,7 +303,7 @@ func (c *Controller) watch(ctx context.Context, j *job) outcome {
 	}
 	// Pipe-mode channels are fed while the containers run; a feeding error
 	// (an object vanished, bad gzip data) fails the job.
-	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
+	src := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: j.account}
 	pipeErrs := make(chan error, len(j.hosts)*len(doc.InputDataConfig))
 	for i := range j.hosts {
 		for _, ch := range sagemaker.TrainingChannels(doc) {
@@ -520,7 +521,7 @@ func (c *Controller) upload(ctx context.Context, j *job, withModel bool) (string
 
 // putTarGz streams a tar.gz of dirs into bucket/key, checking ownership.
 func (c *Controller) putTarGz(ctx context.Context, account, bucket, key string, dirs []string) error {
-	sink := &objectSink{store: c.Store, blobs: c.Blobs, account: account}
+	sink := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: account}
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := contract.PackTarGz(ctx, pw, dirs...)

@@ -2,7 +2,6 @@ package training
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,82 +13,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/contract"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/store"
 )
-
-// objectSource reads objects on behalf of a job owner: buckets of other
-// accounts read as missing.
-type objectSource struct {
-	store   store.Store
-	blobs   blob.Store
-	account string
-}
-
-func (o *objectSource) check(ctx context.Context, bucket string) error {
-	b, err := o.store.GetBucket(ctx, bucket)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && b.Owner != o.account) {
-		return fmt.Errorf("ClientError: bucket %s does not exist or belongs to another account", bucket)
-	}
-	return err
-}
-
-func (o *objectSource) List(ctx context.Context, bucket, prefix string, fn func(blob.ObjectInfo) error) error {
-	if err := o.check(ctx, bucket); err != nil {
-		return err
-	}
-	opts := blob.ListOptions{Prefix: prefix, MaxKeys: 1000}
-	for {
-		res, err := o.blobs.List(ctx, bucket, opts)
-		if err != nil {
-			return err
-		}
-		for _, obj := range res.Objects {
-			if err := fn(obj); err != nil {
-				return err
-			}
-		}
-		if !res.IsTruncated {
-			return nil
-		}
-		opts.StartAfter = res.NextStartAfter
-	}
-}
-
-func (o *objectSource) Head(ctx context.Context, bucket, key string) (blob.ObjectInfo, error) {
-	if err := o.check(ctx, bucket); err != nil {
-		return blob.ObjectInfo{}, err
-	}
-	info, err := o.blobs.Head(ctx, bucket, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
-	}
-	return info, err
-}
-
-func (o *objectSource) Open(ctx context.Context, bucket, key string) (io.ReadCloser, blob.ObjectInfo, error) {
-	if err := o.check(ctx, bucket); err != nil {
-		return nil, blob.ObjectInfo{}, err
-	}
-	rc, info, err := o.blobs.Get(ctx, bucket, key, nil)
-	if errors.Is(err, blob.ErrNotFound) {
-		return nil, info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
-	}
-	return rc, info, err
-}
-
-// objectSink writes objects into the job owner's buckets.
-type objectSink objectSource
-
-func (o *objectSink) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) error {
-	if err := (*objectSource)(o).check(ctx, bucket); err != nil {
-		return err
-	}
-	_, err := o.blobs.Put(ctx, bucket, key, r, blob.PutOptions{Size: size, Attrs: blob.Attrs{ContentType: "application/octet-stream"}})
-	return err
-}
 
 // metricSink batches metric points into the store and remembers the last
 // value of each metric for FinalMetricDataList.

@@ -17,9 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/wharfml/wharf/internal/blob"
+	"github.com/wharfml/wharf/internal/access"
 	"github.com/wharfml/wharf/internal/contract"
-	"github.com/wharfml/wharf/internal/store"
 )
 
 // maxResponseBytes bounds one /invocations response held in memory.
@@ -37,7 +36,7 @@ var httpClient = &http.Client{Transport: &http.Transport{
 // process spreads the input objects over the hosts: each host works on up
 // to MaxConcurrentTransforms objects at once, with at most that many
 // requests in flight in total. Objects fail independently (§4.8).
-func (c *Controller) process(ctx context.Context, j *job, src *objectSource) outcome {
+func (c *Controller) process(ctx context.Context, j *job, src *access.Objects) outcome {
 	in := j.doc.TransformInput
 	ds := in.DataSource.S3DataSource
 	objs, err := contract.ResolveChannel(ctx, src, contract.Channel{
@@ -119,7 +118,7 @@ type pending struct {
 // batched, sent with at most the host's concurrency in flight, and the
 // responses are written in input order through a pipe into the output
 // object, which appears only if every request succeeded.
-func (c *Controller) object(ctx context.Context, j *job, h *host, src *objectSource, obj contract.ChannelObject) error {
+func (c *Controller) object(ctx context.Context, j *job, h *host, src *access.Objects, obj contract.ChannelObject) error {
 	rc, _, err := src.Open(ctx, obj.Bucket, obj.Key)
 	if err != nil {
 		return err
@@ -143,7 +142,7 @@ func (c *Controller) object(ctx context.Context, j *job, h *host, src *objectSou
 	pr, pw := io.Pipe()
 	putDone := make(chan error, 1)
 	go func() {
-		err := (*objectSink)(src).Put(objCtx, bucket, key, pr, -1)
+		err := src.Put(objCtx, bucket, key, pr, -1)
 		pr.CloseWithError(err)
 		putDone <- err
 	}()
@@ -461,77 +460,4 @@ func batches(r io.Reader, split types.SplitType, strategy types.BatchStrategy, l
 		return fn(buf)
 	}
 	return nil
-}
-
-// ---------------------------------------------------------------- objects
-
-// objectSource reads objects on behalf of a job owner: buckets of other
-// accounts read as missing.
-type objectSource struct {
-	store   store.Store
-	blobs   blob.Store
-	account string
-}
-
-func (o *objectSource) check(ctx context.Context, bucket string) error {
-	b, err := o.store.GetBucket(ctx, bucket)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && b.Owner != o.account) {
-		return fmt.Errorf("ClientError: bucket %s does not exist or belongs to another account", bucket)
-	}
-	return err
-}
-
-func (o *objectSource) List(ctx context.Context, bucket, prefix string, fn func(blob.ObjectInfo) error) error {
-	if err := o.check(ctx, bucket); err != nil {
-		return err
-	}
-	opts := blob.ListOptions{Prefix: prefix, MaxKeys: 1000}
-	for {
-		res, err := o.blobs.List(ctx, bucket, opts)
-		if err != nil {
-			return err
-		}
-		for _, obj := range res.Objects {
-			if err := fn(obj); err != nil {
-				return err
-			}
-		}
-		if !res.IsTruncated {
-			return nil
-		}
-		opts.StartAfter = res.NextStartAfter
-	}
-}
-
-func (o *objectSource) Head(ctx context.Context, bucket, key string) (blob.ObjectInfo, error) {
-	if err := o.check(ctx, bucket); err != nil {
-		return blob.ObjectInfo{}, err
-	}
-	info, err := o.blobs.Head(ctx, bucket, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
-	}
-	return info, err
-}
-
-func (o *objectSource) Open(ctx context.Context, bucket, key string) (io.ReadCloser, blob.ObjectInfo, error) {
-	if err := o.check(ctx, bucket); err != nil {
-		return nil, blob.ObjectInfo{}, err
-	}
-	rc, info, err := o.blobs.Get(ctx, bucket, key, nil)
-	if errors.Is(err, blob.ErrNotFound) {
-		return nil, info, fmt.Errorf("ClientError: s3://%s/%s does not exist", bucket, key)
-	}
-	return rc, info, err
-}
-
-// objectSink writes objects into the job owner's buckets.
-type objectSink objectSource
-
-func (o *objectSink) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) error {
-	if err := (*objectSource)(o).check(ctx, bucket); err != nil {
-		return err
-	}
-	_, err := o.blobs.Put(ctx, bucket, key, r, blob.PutOptions{Size: size, Attrs: blob.Attrs{ContentType: "application/octet-stream"}})
-	return err
 }

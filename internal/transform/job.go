@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/internal/access"
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/contract"
 	"github.com/wharfml/wharf/internal/runtime"
@@ -213,7 +214,7 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 		env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = strconv.Itoa(int(*doc.MaxConcurrentTransforms))
 	}
 
-	src := &objectSource{store: c.Store, blobs: c.Blobs, account: j.account}
+	src := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: j.account}
 	n := int(aws.ToInt32(doc.TransformResources.InstanceCount))
 	for i := 1; i <= n; i++ {
 		h := &host{name: fmt.Sprintf("algo-%d", i)}

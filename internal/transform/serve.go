@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharfml/wharf/internal/access"
 	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/contract"
 	"github.com/wharfml/wharf/internal/runtime"
@@ -70,7 +71,7 @@ func (s *Serve) PrepareModelDir(ctx context.Context, account, url, dir string) e
 	if err != nil {
 		return fmt.Errorf("ClientError: ModelDataUrl: %v", err)
 	}
-	src := &objectSource{store: s.Store, blobs: s.Blobs, account: account}
+	src := &access.Objects{Store: s.Store, Blobs: s.Blobs, Account: account}
 	rc, _, err := src.Open(ctx, bucket, key)
 	if err != nil {
 		return errors.New(clientError(err))
