@@ -102,5 +102,37 @@ func TestCLITraining(t *testing.T) {
 	if !strings.Contains(strings.Join(names, " "), "model.txt") {
 		t.Fatalf("model.tar.gz holds %v", names)
 	}
+
+	// Inference with the trained model: a real-time endpoint and a batch transform.
+	role := "arn:aws:iam::" + acme.AccountId + ":role/any"
+	awsOK(t, env, ep, "sagemaker", "create-model", "--model-name", "m1", "--execution-role-arn", role,
+		"--primary-container", "Image="+image+",ModelDataUrl=s3://data/output/run-1/output/model.tar.gz,Environment={INVOKE_MODE=upper}",
+		"--enable-network-isolation")
+	awsOK(t, env, ep, "sagemaker", "create-endpoint-config", "--endpoint-config-name", "c1",
+		"--production-variants", "VariantName=v1,ModelName=m1,InstanceType=ml.m5.large,InitialInstanceCount=2")
+	awsOK(t, env, ep, "sagemaker", "create-endpoint", "--endpoint-name", "e1", "--endpoint-config-name", "c1")
+	awsOK(t, env, ep, "sagemaker", "wait", "endpoint-in-service", "--endpoint-name", "e1")
+	row := filepath.Join(work, "row.csv")
+	os.WriteFile(row, []byte("a,b\n"), 0o644)
+	outFile := filepath.Join(work, "out.csv")
+	meta := awsOK(t, env, ep, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", "e1",
+		"--content-type", "text/csv", "--body", "fileb://"+row, outFile)
+	if got, _ := os.ReadFile(outFile); string(got) != "A,B\n" || !strings.Contains(meta, `"InvokedProductionVariant": "v1"`) {
+		t.Fatalf("invoke-endpoint: %q %s", got, meta)
+	}
+
+	batch := filepath.Join(work, "batch.csv")
+	os.WriteFile(batch, []byte("x,1\ny,2\n"), 0o644)
+	awsOK(t, env, ep, "s3", "cp", batch, "s3://data/batch/")
+	awsOK(t, env, ep, "sagemaker", "create-transform-job", "--transform-job-name", "t1", "--model-name", "m1",
+		"--transform-input", `{"DataSource":{"S3DataSource":{"S3DataType":"S3Prefix","S3Uri":"s3://data/batch/"}},"ContentType":"text/csv","SplitType":"Line"}`,
+		"--transform-output", "S3OutputPath=s3://data/batch-out/,AssembleWith=Line",
+		"--transform-resources", "InstanceType=ml.m5.large,InstanceCount=1", "--batch-strategy", "MultiRecord")
+	awsOK(t, env, ep, "sagemaker", "wait", "transform-job-completed-or-stopped", "--transform-job-name", "t1")
+	if got := awsOK(t, env, ep, "s3", "cp", "s3://data/batch-out/batch.csv.out", "-"); got != "X,1\nY,2\n" {
+		t.Fatalf("transform output %q", got)
+	}
+	awsOK(t, env, ep, "sagemaker", "delete-endpoint", "--endpoint-name", "e1")
+	awsOK(t, env, ep, "sagemaker", "wait", "endpoint-deleted", "--endpoint-name", "e1")
 	srv.stop()
 }
