@@ -105,20 +105,26 @@ func (s *Store) spool(ctx context.Context, r io.Reader, opts blob.PutOptions, wa
 	}()
 
 	md5h := md5.New()
-	writers := []io.Writer{f, md5h}
+	hashWriters := []io.Writer{md5h}
 	algs := want.algorithms()
 	hashes := make([]hash.Hash, len(algs))
 	for i, a := range algs {
 		hashes[i], _ = newHash(a)
-		writers = append(writers, hashes[i])
+		hashWriters = append(hashWriters, hashes[i])
 	}
 	src := r
 	if opts.Size >= 0 {
 		src = io.LimitReader(r, opts.Size+1)
 	}
-	bufp := copyBufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), ctxReader{ctx, src}, *bufp)
-	copyBufPool.Put(bufp)
+	var n int64
+	if opts.Size >= 0 && opts.Size <= pipelineMin {
+		// Small objects: a goroutine hand-off costs more than it saves.
+		bufp := copyBufPool.Get().(*[]byte)
+		n, err = io.CopyBuffer(io.MultiWriter(append([]io.Writer{f}, hashWriters...)...), ctxReader{ctx, src}, *bufp)
+		copyBufPool.Put(bufp)
+	} else {
+		n, err = copyHashed(f, ctxReader{ctx, src}, hashWriters)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read data: %w", err)
 	}
