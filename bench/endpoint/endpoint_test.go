@@ -1,0 +1,169 @@
+// Package endpoint benchmarks the InvokeEndpoint gateway against calling the
+// container's port directly, in the same run.
+//
+//	go test -run '^$' -bench GatewayOverhead -benchtime 1x ./bench/endpoint
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	smr "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
+	"github.com/wharfml/wharf/internal/awsapi"
+	"github.com/wharfml/wharf/internal/runtime"
+	"github.com/wharfml/wharf/internal/runtime/docker"
+	"github.com/wharfml/wharf/internal/server"
+	"github.com/wharfml/wharf/internal/testimage"
+)
+
+const requests = 20000
+
+func BenchmarkGatewayOverhead(b *testing.B) {
+	image := testimage.Build(b, testimage.Contract)
+	rt, err := docker.New()
+	if err != nil {
+		b.Skip(err)
+	}
+	defer rt.Close()
+	ctx := context.Background()
+	srv, err := server.Open(ctx, server.Config{
+		DataDir: filepath.Join(b.TempDir(), "data"), Region: "us-east-1", Runtime: rt,
+		RootAccessKeyID: "AKIABENCHROOT0000001", RootSecretAccessKey: "bench-secret-0123456789abcdef",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := srv.Start(cctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go http.Serve(ln, srv.Handler())
+	url := "http://" + ln.Addr().String()
+	creds := credentials.NewStaticCredentialsProvider("AKIABENCHROOT0000001", "bench-secret-0123456789abcdef", "")
+	smc := sm.New(sm.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", Credentials: creds})
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	rtc := smr.New(smr.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", Credentials: creds,
+		HTTPClient: &http.Client{Transport: transport}})
+	role := aws.String("arn:aws:iam::" + awsapi.RootAccountID + ":role/bench")
+	if _, err := smc.CreateModel(ctx, &sm.CreateModelInput{ModelName: aws.String("m"), ExecutionRoleArn: role,
+		PrimaryContainer: &types.ContainerDefinition{Image: aws.String(image), Environment: map[string]string{"INVOKE_MODE": "echo"}}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := smc.CreateEndpointConfig(ctx, &sm.CreateEndpointConfigInput{EndpointConfigName: aws.String("c"),
+		ProductionVariants: []types.ProductionVariant{{VariantName: aws.String("v"), ModelName: aws.String("m"),
+			InstanceType: types.ProductionVariantInstanceTypeMlM5Large, InitialInstanceCount: aws.Int32(1)}}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := smc.CreateEndpoint(ctx, &sm.CreateEndpointInput{EndpointName: aws.String("e"), EndpointConfigName: aws.String("c")}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		smc.DeleteEndpoint(ctx, &sm.DeleteEndpointInput{EndpointName: aws.String("e")})
+		for i := 0; i < 300; i++ {
+			if _, err := smc.DescribeEndpoint(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e")}); err != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		srv.Close()
+	}()
+	if err := sm.NewEndpointInServiceWaiter(smc).Wait(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e")}, 5*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	hosts, err := rt.List(ctx, map[string]string{runtime.LabelKind: "endpoint"})
+	if err != nil || len(hosts) != 1 || hosts[0].HostPort == 0 {
+		b.Fatalf("endpoint container: %+v %v", hosts, err)
+	}
+	direct := fmt.Sprintf("http://127.0.0.1:%d/invocations", hosts[0].HostPort)
+	body := []byte("1.0,2.0,3.0,4.0\n")
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	viaDirect := func() error {
+		resp, err := hc.Post(direct, "text/csv", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	viaWharf := func() error {
+		_, err := rtc.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e"), Body: body, ContentType: aws.String("text/csv")})
+		return err
+	}
+	fmt.Printf("\nInvokeEndpoint vs the container's own port, %d requests of %d bytes each (same run)\n", requests, len(body))
+	fmt.Printf("%-12s %-8s %10s %10s %12s\n", "concurrency", "path", "p50", "p99", "req/s")
+	for _, conc := range []int{1, 32} {
+		d := run(b, conc, viaDirect)
+		w := run(b, conc, viaWharf)
+		fmt.Printf("%-12d %-8s %10s %10s %12.0f\n", conc, "direct", d.p50, d.p99, d.rps)
+		fmt.Printf("%-12d %-8s %10s %10s %12.0f\n", conc, "wharf", w.p50, w.p99, w.rps)
+		fmt.Printf("%-12d added p50 %s, throughput ratio wharf/direct %.2f\n", conc, w.p50-d.p50, w.rps/d.rps)
+	}
+	fmt.Println("(targets: added p50 <= 0.3 ms; throughput at concurrency 32 >= 0.9x direct; the wharf path includes the SDK's request signing)")
+}
+
+type result struct {
+	p50, p99 time.Duration
+	rps      float64
+}
+
+func run(b *testing.B, conc int, call func() error) result {
+	for i := 0; i < 200; i++ { // warm up connections
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, requests)
+	var next int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= requests {
+					return
+				}
+				t0 := time.Now()
+				if err := call(); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return result{p50: lat[requests/2].Round(time.Microsecond), p99: lat[requests*99/100].Round(time.Microsecond), rps: requests / elapsed.Seconds()}
+}
