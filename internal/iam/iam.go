@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/wharfml/wharf/internal/awsapi"
@@ -27,7 +28,25 @@ var ErrInvalid = errors.New("iam: invalid input")
 type Service struct {
 	Store store.Store
 	Now   func() time.Time
+
+	// keys caches Lookup for keyCacheTTL: every signed request looks its
+	// key up, and a database read per request showed up in profiles. A key
+	// deleted through another server replica stays usable here for at
+	// most the TTL.
+	mu   sync.Mutex
+	keys map[string]cachedKey
 }
+
+type cachedKey struct {
+	secret string
+	id     awsapi.Identity
+	at     time.Time
+}
+
+const (
+	keyCacheTTL  = 5 * time.Second
+	keyCacheSize = 10000
+)
 
 // Credentials are a new access key pair.
 type Credentials struct {
@@ -129,11 +148,36 @@ func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
 			return fmt.Errorf("delete access key %s: it is the root account's last key: %w", keyID, ErrInvalid)
 		}
 	}
-	return s.Store.DeleteAccessKey(ctx, keyID)
+	if err := s.Store.DeleteAccessKey(ctx, keyID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.keys, keyID)
+	s.mu.Unlock()
+	return nil
 }
 
 // Lookup returns the secret and identity for an access key id.
 func (s *Service) Lookup(ctx context.Context, accessKeyID string) (string, awsapi.Identity, error) {
+	s.mu.Lock()
+	c, ok := s.keys[accessKeyID]
+	s.mu.Unlock()
+	if ok && time.Since(c.at) < keyCacheTTL {
+		return c.secret, c.id, nil
+	}
+	secret, id, err := s.lookup(ctx, accessKeyID)
+	if err == nil {
+		s.mu.Lock()
+		if s.keys == nil || len(s.keys) >= keyCacheSize {
+			s.keys = map[string]cachedKey{}
+		}
+		s.keys[accessKeyID] = cachedKey{secret: secret, id: id, at: time.Now()}
+		s.mu.Unlock()
+	}
+	return secret, id, err
+}
+
+func (s *Service) lookup(ctx context.Context, accessKeyID string) (string, awsapi.Identity, error) {
 	k, err := s.Store.GetAccessKey(ctx, accessKeyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", awsapi.Identity{}, ErrUnknownKey
