@@ -16,7 +16,18 @@
 //
 // Shutdown leaves the containers running so the next start adopts them.
 // Networking is as in package transform: a private bridge per endpoint
-// (inward-only isolation is a known gap). UpdateEndpoint is not supported yet.
+// (inward-only isolation is a known gap).
+//
+// UpdateEndpoint (status Updating with a pending config) is blue/green, all
+// at once: the goroutine that supervises the endpoint starts the new
+// config's fleet (the next generation: its container names and host labels
+// carry "-g<n>") beside the serving one, waits until every new host answers
+// /ping, swaps the gateway's fleet, drains the old hosts (the gateway never
+// sends a request to a retired fleet; requests in flight finish) and stops
+// them. If the new fleet does not become healthy it is removed and the
+// endpoint stays InService on the old config with a FailureReason.
+// UpdateEndpointWeightsAndCapacities (Updating without a pending config)
+// sets weights at once and starts or drains and stops hosts.
 package endpoint
 
 import (
@@ -24,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -90,20 +102,36 @@ type fleet struct {
 	workDir            string
 	network            string
 	variants           []*variant
-	followers          sync.WaitGroup
+	followers          *sync.WaitGroup
+	// gen is the fleet's generation (sagemaker.EndpointDoc.Generation).
+	gen int
+	// retired is set once the gateway routes to a newer fleet: a request
+	// that picked a host of a retired fleet gives it back and looks again.
+	retired atomic.Bool
 }
 
 type variant struct {
 	name   string
-	weight float64
+	weight atomic.Uint64 // float64 bits
 	mu     sync.Mutex
 	hosts  []*host
 }
+
+func newVariant(name string, weight float64) *variant {
+	v := &variant{name: name}
+	v.setWeight(weight)
+	return v
+}
+
+func (v *variant) setWeight(w float64) { v.weight.Store(math.Float64bits(w)) }
+func (v *variant) getWeight() float64  { return math.Float64frombits(v.weight.Load()) }
 
 // host is one serve container.
 type host struct {
 	variant  *variant
 	name     string
+	label    string        // runtime.LabelHost: name plus the fleet generation
+	timeout  time.Duration // startup health-check timeout
 	id, url  string
 	client   *http.Client
 	inflight atomic.Int64
@@ -167,7 +195,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	rs, err := c.Store.ListResources(ctx, store.ResourceQuery{
 		Type: ResourceType,
 		Statuses: []string{string(types.EndpointStatusCreating), string(types.EndpointStatusInService),
-			string(types.EndpointStatusOutOfService), string(types.EndpointStatusDeleting)},
+			string(types.EndpointStatusOutOfService), string(types.EndpointStatusDeleting),
+			string(types.EndpointStatusUpdating)},
 		SortBy: store.SortByCreationTime,
 	})
 	if err != nil {
@@ -204,6 +233,20 @@ func (c *Controller) labels(account, name string) map[string]string {
 	}
 }
 
+// newHost names the n-th host of v in fleet f.
+func newHost(f *fleet, v *variant, n int) *host {
+	h := &host{variant: v, name: strings.ToLower(v.name) + "-" + strconv.Itoa(n)}
+	h.label = hostLabel(f.gen, h.name)
+	return h
+}
+
+func hostLabel(gen int, name string) string {
+	if gen == 0 {
+		return name
+	}
+	return name + "-g" + strconv.Itoa(gen)
+}
+
 func containerName(f *fleet, suffix string) string {
 	return "wharf-endpoint-" + f.account + "-" + strings.ToLower(f.name) + "-" + suffix
 }
@@ -227,13 +270,18 @@ func (c *Controller) load(ctx context.Context, account, name string) (store.Reso
 // mutate applies fn to the endpoint's latest document and stores it,
 // retrying on concurrent changes. fn returns false to skip the write.
 func (c *Controller) mutate(ctx context.Context, account, name string, fn func(e *sm.DescribeEndpointOutput, now time.Time) bool) error {
+	return c.mutateDoc(ctx, account, name, func(doc *sagemaker.EndpointDoc, now time.Time) bool { return fn(doc.Endpoint, now) })
+}
+
+// mutateDoc is mutate with the whole stored document.
+func (c *Controller) mutateDoc(ctx context.Context, account, name string, fn func(doc *sagemaker.EndpointDoc, now time.Time) bool) error {
 	for attempt := 0; ; attempt++ {
 		r, doc, err := c.load(ctx, account, name)
 		if err != nil {
 			return err
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		if !fn(doc.Endpoint, now) {
+		if !fn(doc, now) {
 			return nil
 		}
 		doc.Endpoint.LastModifiedTime = aws.Time(now)
@@ -259,7 +307,7 @@ func (c *Controller) run(ctx context.Context, r store.Resource) {
 		return
 	}
 	f := &fleet{account: r.Account, name: aws.ToString(doc.Endpoint.EndpointName), arn: r.ARN,
-		workDir: filepath.Join(c.WorkDir, r.Account+"-"+strings.ToLower(r.Name))}
+		workDir: filepath.Join(c.WorkDir, r.Account+"-"+strings.ToLower(r.Name)), followers: &sync.WaitGroup{}, gen: doc.Generation}
 	if doc.Endpoint.EndpointStatus == types.EndpointStatusDeleting {
 		c.teardown(ctx, f)
 		return
@@ -267,9 +315,9 @@ func (c *Controller) run(ctx context.Context, r store.Resource) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, pv := range doc.Config.ProductionVariants {
-		f.variants = append(f.variants, &variant{name: aws.ToString(pv.VariantName), weight: float64(aws.ToFloat32(pv.InitialVariantWeight))})
+		f.variants = append(f.variants, newVariant(aws.ToString(pv.VariantName), float64(aws.ToFloat32(pv.InitialVariantWeight))))
 	}
-	if s := doc.Endpoint.EndpointStatus; s == types.EndpointStatusInService || s == types.EndpointStatusOutOfService {
+	if s := doc.Endpoint.EndpointStatus; s == types.EndpointStatusInService || s == types.EndpointStatusOutOfService || s == types.EndpointStatusUpdating {
 		// Restarted: serve with each host as soon as it is adopted or healthy.
 		c.publish(f)
 	}
@@ -300,12 +348,27 @@ func (c *Controller) run(ctx context.Context, r store.Resource) {
 		c.Notify() // a Deleting set meanwhile is picked up next round
 		return
 	}
-	err = c.mutate(ctx, f.account, f.name, func(e *sm.DescribeEndpointOutput, now time.Time) bool {
+	err = c.mutateDoc(ctx, f.account, f.name, func(doc *sagemaker.EndpointDoc, now time.Time) bool {
+		e := doc.Endpoint
 		if e.EndpointStatus == types.EndpointStatusDeleting {
 			return false
 		}
+		if e.EndpointStatus == types.EndpointStatusUpdating {
+			// A restart interrupted an update: stay on the deployed config.
+			e.FailureReason = aws.String("The update was interrupted by a server restart; the endpoint stays on its previous configuration.")
+			doc.Pending, e.PendingDeploymentSummary = nil, nil
+			for i := range e.ProductionVariants {
+				for _, pv := range doc.Config.ProductionVariants {
+					if aws.ToString(pv.VariantName) == aws.ToString(e.ProductionVariants[i].VariantName) {
+						e.ProductionVariants[i].DesiredInstanceCount = pv.InitialInstanceCount
+						e.ProductionVariants[i].DesiredWeight = pv.InitialVariantWeight
+					}
+				}
+			}
+		} else {
+			e.FailureReason = nil
+		}
 		e.EndpointStatus = types.EndpointStatusInService
-		e.FailureReason = nil
 		for i := range e.ProductionVariants {
 			pv := &e.ProductionVariants[i]
 			pv.CurrentInstanceCount = pv.DesiredInstanceCount
@@ -318,7 +381,7 @@ func (c *Controller) run(ctx context.Context, r store.Resource) {
 		c.Logger.Error("endpoint: update status", "endpoint", f.name, "err", err)
 	}
 	c.publish(f)
-	c.supervise(fctx, f)
+	f = c.supervise(fctx, f)
 	c.unpublish(f)
 	if ctx.Err() != nil {
 		return
@@ -376,16 +439,15 @@ func (c *Controller) deploy(ctx context.Context, f *fleet, doc *sagemaker.Endpoi
 	var waits []pending
 	used := map[string]bool{}
 	for vi, pv := range doc.Config.ProductionVariants {
-		vname := aws.ToString(pv.VariantName)
 		v := f.variants[vi]
 		timeout := c.HealthTimeout
 		if t := pv.ContainerStartupHealthCheckTimeoutInSeconds; t != nil {
 			timeout = time.Duration(*t) * time.Second
 		}
 		for i := 1; i <= int(aws.ToInt32(pv.InitialInstanceCount)); i++ {
-			h := &host{variant: v, name: strings.ToLower(vname) + "-" + strconv.Itoa(i)}
-			used[h.name] = true
-			if ci, ok := existing[h.name]; ok {
+			h := newHost(f, v, i)
+			used[h.label] = true
+			if ci, ok := existing[h.label]; ok {
 				if ci.Running && ci.HostPort > 0 && transform.Ping(ctx, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort)) {
 					h.id, h.url, h.client = ci.ID, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort), newClient()
 					c.follow(ctx, f, h, time.Now())
@@ -443,7 +505,7 @@ func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *flee
 		return fmt.Errorf("ClientError: %v", err)
 	}
 	limits := c.Catalog.Limits(it)
-	dir := filepath.Join(f.workDir, h.name)
+	dir := filepath.Join(f.workDir, h.label)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("InternalServerError: %v", err)
 	}
@@ -455,13 +517,13 @@ func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *flee
 		return err
 	}
 	labels := c.labels(f.account, f.name)
-	labels[runtime.LabelHost] = h.name
+	labels[runtime.LabelHost] = h.label
 	hostname := h.name
 	if hn := aws.ToString(container.ContainerHostname); hn != "" {
 		hostname = hn
 	}
 	id, url, err := sv.StartContainer(ctx, runtime.ContainerSpec{
-		Name: containerName(f, h.name), Image: imageID, Env: container.Environment, Labels: labels,
+		Name: containerName(f, h.label), Image: imageID, Env: container.Environment, Labels: labels,
 		Hostname: hostname, Network: f.network, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
 		NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
 	})
@@ -518,20 +580,30 @@ func shortID(id string) string {
 	return id
 }
 
-// supervise watches an InService fleet until the endpoint is being deleted
-// (or gone) or ctx ends.
-func (c *Controller) supervise(ctx context.Context, f *fleet) {
+// supervise watches an InService fleet, applying updates, until the
+// endpoint is being deleted (or gone) or ctx ends; it returns the fleet
+// serving last.
+func (c *Controller) supervise(ctx context.Context, f *fleet) *fleet {
 	tick := time.NewTicker(c.Poll)
 	defer tick.Stop()
 	lastCheck := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return f
 		case <-tick.C:
 		}
-		if c.stillDeleting(ctx, f) {
-			return
+		_, doc, err := c.load(ctx, f.account, f.name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && doc.Endpoint.EndpointStatus == types.EndpointStatusDeleting) {
+			return f
+		}
+		if err == nil && doc.Endpoint.EndpointStatus == types.EndpointStatusUpdating {
+			if doc.Pending != nil {
+				f = c.update(ctx, f, doc)
+			} else {
+				c.scale(ctx, f, doc)
+			}
+			continue
 		}
 		if time.Since(lastCheck) < 5*time.Second {
 			continue
@@ -574,7 +646,7 @@ func (c *Controller) check(ctx context.Context, f *fleet, h *host) {
 		if aws.ToString(pv.VariantName) != v.name {
 			continue
 		}
-		nh := &host{variant: v, name: h.name}
+		nh := &host{variant: v, name: h.name, label: h.label}
 		sv := &transform.Serve{Store: c.Store, Blobs: c.Blobs, Runtime: c.Runtime, Images: c.Images, MaxModelBytes: c.MaxModelBytes}
 		if err := c.startHost(ctx, sv, f, doc, pv, nh); err != nil {
 			c.Logger.Error("endpoint: restart container", "endpoint", f.name, "host", h.name, "err", err)

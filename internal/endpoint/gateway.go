@@ -104,26 +104,23 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Request body exceeds the maximum of %d bytes.", MaxPayloadBytes))
 		return
 	}
-	c.mu.Lock()
-	f := c.fleets[fleetKey(account, name)]
-	c.mu.Unlock()
+	f, v, h := c.route(account, name, r.Header.Get(hdrTargetVariant))
 	if f == nil {
 		// Not routed yet right after a server start: the controller is
 		// still adopting the containers of an endpoint InService.
 		if res, err := c.Store.GetResource(r.Context(), account, ResourceType, name); err == nil &&
-			(res.Status == string(types.EndpointStatusInService) || res.Status == string(types.EndpointStatusOutOfService)) {
+			(res.Status == string(types.EndpointStatusInService) || res.Status == string(types.EndpointStatusOutOfService) ||
+				res.Status == string(types.EndpointStatusUpdating)) {
 			WriteError(w, http.StatusTooManyRequests, "ModelNotReadyException", fmt.Sprintf("Model for endpoint %s is not ready. Please try again later.", name))
 			return
 		}
 		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Endpoint %s of account %s not found.", name, account))
 		return
 	}
-	v := f.pickVariant(r.Header.Get(hdrTargetVariant))
 	if v == nil {
 		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("The variant %q does not exist on endpoint %s.", r.Header.Get(hdrTargetVariant), name))
 		return
 	}
-	h := v.pickHost()
 	if h == nil {
 		WriteError(w, http.StatusTooManyRequests, "ModelNotReadyException", fmt.Sprintf("Model for endpoint %s variant %s is not ready. Please try again later.", name, v.name))
 		return
@@ -177,6 +174,32 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 	w.Write(out)
 }
 
+// route picks the variant and host of a request, the host's in-flight
+// count already incremented. A host of a fleet retired by UpdateEndpoint is
+// given back and the lookup repeated: the controller publishes the new fleet
+// before it marks the old one retired and then waits for the old hosts'
+// in-flight counts to reach zero, so no request reaches a stopped host.
+func (c *Controller) route(account, name, target string) (*fleet, *variant, *host) {
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		f := c.fleets[fleetKey(account, name)]
+		c.mu.Unlock()
+		if f == nil {
+			return nil, nil, nil
+		}
+		v := f.pickVariant(target)
+		if v == nil {
+			return f, nil, nil
+		}
+		h := v.pickHost()
+		if h != nil && f.retired.Load() && attempt < 5 {
+			h.inflight.Add(-1)
+			continue
+		}
+		return f, v, h
+	}
+}
+
 // modelError answers ModelError (424) for a container failure; status 0
 // means no response (timeout or connection failure).
 func (c *Controller) modelError(w http.ResponseWriter, f *fleet, status int, msg, original string) {
@@ -208,23 +231,24 @@ func (f *fleet) pickVariant(target string) *variant {
 	}
 	var total float64
 	for _, v := range f.variants {
-		total += v.weight
+		total += v.getWeight()
 	}
 	if total <= 0 {
 		return nil
 	}
 	x := rand.Float64() * total
 	for _, v := range f.variants {
-		if v.weight <= 0 {
+		w := v.getWeight()
+		if w <= 0 {
 			continue
 		}
-		if x < v.weight {
+		if x < w {
 			return v
 		}
-		x -= v.weight
+		x -= w
 	}
 	for i := len(f.variants) - 1; i >= 0; i-- {
-		if f.variants[i].weight > 0 {
+		if f.variants[i].getWeight() > 0 {
 			return f.variants[i]
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -33,6 +34,43 @@ type EndpointDoc struct {
 	Config   *sm.DescribeEndpointConfigOutput
 	// Models maps variant names to their model.
 	Models map[string]*sm.DescribeModelOutput
+	// Generation numbers the deployed fleet; UpdateEndpoint deploys the
+	// next one beside it (container names and host labels carry it).
+	Generation int `json:",omitempty"`
+	// Pending is the config an UpdateEndpoint is deploying (status Updating).
+	Pending *PendingUpdate `json:",omitempty"`
+}
+
+// PendingUpdate is an UpdateEndpoint in progress.
+type PendingUpdate struct {
+	Config           *sm.DescribeEndpointConfigOutput
+	Models           map[string]*sm.DescribeModelOutput
+	DeploymentConfig *types.DeploymentConfig `json:",omitempty"`
+	// RetainDeploymentConfig keeps the endpoint's LastDeploymentConfig.
+	RetainDeploymentConfig bool `json:",omitempty"`
+}
+
+// VariantSummaries describes cfg's variants as deployed with models, not
+// yet serving (CurrentInstanceCount 0, status Creating).
+func VariantSummaries(cfg *sm.DescribeEndpointConfigOutput, models map[string]*sm.DescribeModelOutput, now time.Time) []types.ProductionVariantSummary {
+	var out []types.ProductionVariantSummary
+	for _, v := range cfg.ProductionVariants {
+		var image *string
+		if model := models[aws.ToString(v.VariantName)]; model != nil {
+			if c := model.PrimaryContainer; c != nil {
+				image = c.Image
+			} else if len(model.Containers) > 0 {
+				image = model.Containers[0].Image
+			}
+		}
+		out = append(out, types.ProductionVariantSummary{
+			VariantName: v.VariantName, DesiredWeight: v.InitialVariantWeight, DesiredInstanceCount: v.InitialInstanceCount,
+			CurrentWeight: v.InitialVariantWeight, CurrentInstanceCount: aws.Int32(0),
+			DeployedImages: []types.DeployedImage{{SpecifiedImage: image, ResolvedImage: image, ResolutionTime: aws.Time(now)}},
+			VariantStatus:  []types.ProductionVariantStatus{{Status: types.VariantStatusCreating, StartTime: aws.Time(now)}},
+		})
+	}
+	return out
 }
 
 // CreateEndpointConfig validates and stores an endpoint config (api.md §9.1).
@@ -269,34 +307,17 @@ func (s *Service) CreateEndpoint(ctx context.Context, in *sm.CreateEndpointInput
 	if err != nil {
 		return nil, err
 	}
-	models := map[string]*sm.DescribeModelOutput{}
+	var models map[string]*sm.DescribeModelOutput
 	now := s.now()
 	ep := &sm.DescribeEndpointOutput{
 		EndpointName: in.EndpointName, EndpointArn: aws.String(s.arn(id.AccountID, TypeEndpoint, name)),
 		EndpointConfigName: cfg.EndpointConfigName, EndpointStatus: types.EndpointStatusCreating,
 		CreationTime: aws.Time(now), LastModifiedTime: aws.Time(now), LastDeploymentConfig: in.DeploymentConfig,
 	}
-	for _, v := range cfg.ProductionVariants {
-		var model sm.DescribeModelOutput
-		if _, err := s.get(ctx, id.AccountID, TypeModel, aws.ToString(v.ModelName), &model); errors.Is(err, store.ErrNotFound) {
-			return nil, validationError("Could not find model %q.", s.arn(id.AccountID, TypeModel, aws.ToString(v.ModelName)))
-		} else if err != nil {
-			return nil, err
-		}
-		models[aws.ToString(v.VariantName)] = &model
-		var image *string
-		if c := model.PrimaryContainer; c != nil {
-			image = c.Image
-		} else if len(model.Containers) > 0 {
-			image = model.Containers[0].Image
-		}
-		ep.ProductionVariants = append(ep.ProductionVariants, types.ProductionVariantSummary{
-			VariantName: v.VariantName, DesiredWeight: v.InitialVariantWeight, DesiredInstanceCount: v.InitialInstanceCount,
-			CurrentWeight: v.InitialVariantWeight, CurrentInstanceCount: aws.Int32(0),
-			DeployedImages: []types.DeployedImage{{SpecifiedImage: image, ResolvedImage: image, ResolutionTime: aws.Time(now)}},
-			VariantStatus:  []types.ProductionVariantStatus{{Status: types.VariantStatusCreating, StartTime: aws.Time(now)}},
-		})
+	if models, err = s.endpointModels(ctx, id.AccountID, cfg); err != nil {
+		return nil, err
 	}
+	ep.ProductionVariants = VariantSummaries(cfg, models, now)
 	doc := EndpointDoc{Endpoint: ep, Config: cfg, Models: models}
 	err = s.create(ctx, store.Resource{
 		Account: id.AccountID, Type: TypeEndpoint, Name: name, ARN: *ep.EndpointArn,
@@ -401,5 +422,189 @@ func (s *Service) DeleteEndpoint(ctx context.Context, in *sm.DeleteEndpointInput
 		}
 		s.notify(TypeEndpoint)
 		return &sm.DeleteEndpointOutput{}, nil
+	}
+}
+
+// endpointModels loads the model of each of cfg's variants.
+func (s *Service) endpointModels(ctx context.Context, account string, cfg *sm.DescribeEndpointConfigOutput) (map[string]*sm.DescribeModelOutput, error) {
+	models := map[string]*sm.DescribeModelOutput{}
+	for _, v := range cfg.ProductionVariants {
+		var model sm.DescribeModelOutput
+		if _, err := s.get(ctx, account, TypeModel, aws.ToString(v.ModelName), &model); errors.Is(err, store.ErrNotFound) {
+			return nil, validationError("Could not find model %q.", s.arn(account, TypeModel, aws.ToString(v.ModelName)))
+		} else if err != nil {
+			return nil, err
+		}
+		models[aws.ToString(v.VariantName)] = &model
+	}
+	return models, nil
+}
+
+// UpdateEndpoint deploys another config on an InService endpoint: the
+// status becomes Updating and the endpoint controller brings the new fleet
+// up beside the old one, switches traffic and retires the old fleet, or
+// rolls back (api.md §9.2).
+func (s *Service) UpdateEndpoint(ctx context.Context, in *sm.UpdateEndpointInput) (*sm.UpdateEndpointOutput, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEntityName("endpointName", aws.ToString(in.EndpointName)); err != nil {
+		return nil, err
+	}
+	if err := checkEntityName("endpointConfigName", aws.ToString(in.EndpointConfigName)); err != nil {
+		return nil, err
+	}
+	if len(in.ExcludeRetainedVariantProperties) > 3 {
+		return nil, validationError("1 validation error detected: Value at 'excludeRetainedVariantProperties' failed to satisfy constraint: Member must have length less than or equal to 3")
+	}
+	for _, p := range in.ExcludeRetainedVariantProperties {
+		switch p.VariantPropertyType {
+		case types.VariantPropertyTypeDesiredInstanceCount, types.VariantPropertyTypeDesiredWeight, types.VariantPropertyTypeDataCaptureConfig:
+		default:
+			return nil, validationError("1 validation error detected: Value '%s' at 'excludeRetainedVariantProperties.member.variantPropertyType' failed to satisfy constraint: Member must satisfy enum value set: [DesiredInstanceCount, DesiredWeight, DataCaptureConfig]", p.VariantPropertyType)
+		}
+	}
+	if in.DeploymentConfig != nil && in.DeploymentConfig.AutoRollbackConfiguration != nil && len(in.DeploymentConfig.AutoRollbackConfiguration.Alarms) > 0 {
+		return nil, validationError("DeploymentConfig.AutoRollbackConfiguration.Alarms is not supported.")
+	}
+	_, cfg, err := s.getEndpointConfig(ctx, aws.ToString(in.EndpointConfigName))
+	if err != nil {
+		return nil, err
+	}
+	models, err := s.endpointModels(ctx, id.AccountID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		r, doc, err := s.getEndpoint(ctx, aws.ToString(in.EndpointName))
+		if err != nil {
+			return nil, err
+		}
+		if doc.Endpoint.EndpointStatus != types.EndpointStatusInService {
+			return nil, validationError("Cannot update in-progress endpoint %q.", r.ARN)
+		}
+		pcfg := *cfg
+		pcfg.ProductionVariants = append([]types.ProductionVariant(nil), cfg.ProductionVariants...)
+		if aws.ToBool(in.RetainAllVariantProperties) {
+			retain(pcfg.ProductionVariants, doc.Endpoint.ProductionVariants, in.ExcludeRetainedVariantProperties)
+		}
+		now := s.now()
+		doc.Pending = &PendingUpdate{Config: &pcfg, Models: models, DeploymentConfig: in.DeploymentConfig,
+			RetainDeploymentConfig: aws.ToBool(in.RetainDeploymentConfig)}
+		pending := &types.PendingDeploymentSummary{EndpointConfigName: pcfg.EndpointConfigName, StartTime: aws.Time(now)}
+		for _, v := range VariantSummaries(&pcfg, models, now) {
+			pending.ProductionVariants = append(pending.ProductionVariants, types.PendingProductionVariantSummary{
+				VariantName: v.VariantName, DeployedImages: v.DeployedImages, DesiredWeight: v.DesiredWeight,
+				DesiredInstanceCount: v.DesiredInstanceCount, CurrentWeight: aws.Float32(0), CurrentInstanceCount: aws.Int32(0),
+				VariantStatus: v.VariantStatus,
+			})
+		}
+		doc.Endpoint.PendingDeploymentSummary = pending
+		doc.Endpoint.EndpointStatus = types.EndpointStatusUpdating
+		doc.Endpoint.FailureReason = nil
+		doc.Endpoint.LastModifiedTime = aws.Time(now)
+		err = s.update(ctx, r, doc, string(types.EndpointStatusUpdating), now)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.notify(TypeEndpoint)
+		return &sm.UpdateEndpointOutput{EndpointArn: doc.Endpoint.EndpointArn}, nil
+	}
+}
+
+// retain copies the current desired weights and instance counts of
+// same-named variants into vs, except the excluded properties.
+func retain(vs []types.ProductionVariant, cur []types.ProductionVariantSummary, exclude []types.VariantProperty) {
+	ex := map[types.VariantPropertyType]bool{}
+	for _, p := range exclude {
+		ex[p.VariantPropertyType] = true
+	}
+	for i := range vs {
+		for _, c := range cur {
+			if !strings.EqualFold(aws.ToString(c.VariantName), aws.ToString(vs[i].VariantName)) {
+				continue
+			}
+			if !ex[types.VariantPropertyTypeDesiredInstanceCount] && c.DesiredInstanceCount != nil {
+				vs[i].InitialInstanceCount = aws.Int32(*c.DesiredInstanceCount)
+			}
+			if !ex[types.VariantPropertyTypeDesiredWeight] && c.DesiredWeight != nil {
+				vs[i].InitialVariantWeight = aws.Float32(*c.DesiredWeight)
+			}
+		}
+	}
+}
+
+// UpdateEndpointWeightsAndCapacities sets variants' desired weights and
+// instance counts; the controller applies them (status Updating meanwhile).
+func (s *Service) UpdateEndpointWeightsAndCapacities(ctx context.Context, in *sm.UpdateEndpointWeightsAndCapacitiesInput) (*sm.UpdateEndpointWeightsAndCapacitiesOutput, error) {
+	if err := checkEntityName("endpointName", aws.ToString(in.EndpointName)); err != nil {
+		return nil, err
+	}
+	if len(in.DesiredWeightsAndCapacities) == 0 {
+		return nil, validationError("1 validation error detected: Value null at 'desiredWeightsAndCapacities' failed to satisfy constraint: Member must not be null")
+	}
+	for _, d := range in.DesiredWeightsAndCapacities {
+		switch {
+		case aws.ToString(d.VariantName) == "":
+			return nil, validationError("1 validation error detected: Value null at 'desiredWeightsAndCapacities.member.variantName' failed to satisfy constraint: Member must not be null")
+		case d.DesiredWeight == nil && d.DesiredInstanceCount == nil:
+			return nil, validationError("Either DesiredWeight or DesiredInstanceCount must be given for variant %s.", aws.ToString(d.VariantName))
+		case d.DesiredWeight != nil && *d.DesiredWeight < 0:
+			return nil, validationError("1 validation error detected: Value '%g' at 'desiredWeightsAndCapacities.member.desiredWeight' failed to satisfy constraint: Member must have value greater than or equal to 0", *d.DesiredWeight)
+		case d.DesiredInstanceCount != nil && *d.DesiredInstanceCount < 1:
+			return nil, validationError("1 validation error detected: Value '%d' at 'desiredWeightsAndCapacities.member.desiredInstanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1", *d.DesiredInstanceCount)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		r, doc, err := s.getEndpoint(ctx, aws.ToString(in.EndpointName))
+		if err != nil {
+			return nil, err
+		}
+		if doc.Endpoint.EndpointStatus != types.EndpointStatusInService {
+			return nil, validationError("Cannot update in-progress endpoint %q.", r.ARN)
+		}
+		pvs := doc.Endpoint.ProductionVariants
+		var total float32
+		for _, d := range in.DesiredWeightsAndCapacities {
+			found := false
+			for i := range pvs {
+				if aws.ToString(pvs[i].VariantName) != aws.ToString(d.VariantName) {
+					continue
+				}
+				found = true
+				if d.DesiredWeight != nil {
+					pvs[i].DesiredWeight = aws.Float32(*d.DesiredWeight)
+				}
+				if d.DesiredInstanceCount != nil {
+					pvs[i].DesiredInstanceCount = aws.Int32(*d.DesiredInstanceCount)
+				}
+			}
+			if !found {
+				return nil, validationError("The variant name(s) [%s] is/are not present in the endpoint %q.", aws.ToString(d.VariantName), r.ARN)
+			}
+		}
+		for _, pv := range pvs {
+			total += aws.ToFloat32(pv.DesiredWeight)
+		}
+		if total <= 0 {
+			return nil, validationError("The sum of the DesiredWeight of all production variants must be greater than 0.")
+		}
+		now := s.now()
+		doc.Endpoint.EndpointStatus = types.EndpointStatusUpdating
+		doc.Endpoint.FailureReason = nil
+		doc.Endpoint.LastModifiedTime = aws.Time(now)
+		err = s.update(ctx, r, doc, string(types.EndpointStatusUpdating), now)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.notify(TypeEndpoint)
+		return &sm.UpdateEndpointWeightsAndCapacitiesOutput{EndpointArn: doc.Endpoint.EndpointArn}, nil
 	}
 }

@@ -61,6 +61,8 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "DescribeEndpoint", s.DescribeEndpoint)
 	awsjson.Handle(r, "ListEndpoints", s.ListEndpoints)
 	awsjson.Handle(r, "DeleteEndpoint", s.DeleteEndpoint)
+	awsjson.Handle(r, "UpdateEndpoint", s.UpdateEndpoint)
+	awsjson.Handle(r, "UpdateEndpointWeightsAndCapacities", s.UpdateEndpointWeightsAndCapacities)
 }
 
 func (s *Service) now() time.Time {
