@@ -49,11 +49,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/contract"
 	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/reconcile"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/sagemaker"
 	"github.com/wharfml/wharf/internal/store"
@@ -89,7 +89,7 @@ type Controller struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 
-	wake    chan struct{}
+	wake    reconcile.Waker
 	mu      sync.Mutex
 	running map[string]bool   // by ARN
 	fleets  map[string]*fleet // InService endpoints by fleetKey
@@ -143,7 +143,7 @@ func (c *Controller) New() *Controller { c.init(); return c }
 
 func (c *Controller) init() {
 	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
+		c.wake = reconcile.NewWaker()
 		c.running = map[string]bool{}
 		c.fleets = map[string]*fleet{}
 	}
@@ -165,30 +165,13 @@ func (c *Controller) init() {
 }
 
 // Notify asks the controller to look at the store now.
-func (c *Controller) Notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Notify() { c.wake.Notify() }
 
 // Run reconciles until ctx ends, then waits for endpoint goroutines.
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Error("endpoint: reconcile", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			c.wg.Wait()
-			return
-		case <-c.wake:
-		case <-tick.C:
-		}
-	}
+	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "endpoint", c.reconcile)
+	c.wg.Wait()
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
@@ -253,18 +236,19 @@ func containerName(f *fleet, suffix string) string {
 
 // load reads an endpoint's current document.
 func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sagemaker.EndpointDoc, error) {
-	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
-	if err != nil {
-		return r, nil, err
+	r, doc, err := reconcile.Load[sagemaker.EndpointDoc](ctx, c.Store, account, ResourceType, name)
+	if err == nil {
+		err = complete(doc)
 	}
-	var doc sagemaker.EndpointDoc
-	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
-		return r, nil, err
-	}
+	return r, doc, err
+}
+
+// complete rejects a stored document that lacks the endpoint or its config.
+func complete(doc *sagemaker.EndpointDoc) error {
 	if doc.Endpoint == nil || doc.Config == nil {
-		return r, nil, fmt.Errorf("endpoint %s: incomplete document", name)
+		return fmt.Errorf("endpoint document is incomplete")
 	}
-	return r, &doc, nil
+	return nil
 }
 
 // mutate applies fn to the endpoint's latest document and stores it,
@@ -275,26 +259,16 @@ func (c *Controller) mutate(ctx context.Context, account, name string, fn func(e
 
 // mutateDoc is mutate with the whole stored document.
 func (c *Controller) mutateDoc(ctx context.Context, account, name string, fn func(doc *sagemaker.EndpointDoc, now time.Time) bool) error {
-	for attempt := 0; ; attempt++ {
-		r, doc, err := c.load(ctx, account, name)
-		if err != nil {
-			return err
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		if !fn(doc, now) {
-			return nil
-		}
-		doc.Endpoint.LastModifiedTime = aws.Time(now)
-		body, err := awsjson.Marshal(doc)
-		if err != nil {
-			return err
-		}
-		r.Doc, r.Status, r.Modified = body, string(doc.Endpoint.EndpointStatus), now
-		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
-			continue
-		}
-		return err
-	}
+	_, err := reconcile.Mutate(ctx, c.Store, account, ResourceType, name, complete,
+		func(d *sagemaker.EndpointDoc) string { return string(d.Endpoint.EndpointStatus) },
+		func(doc *sagemaker.EndpointDoc, now time.Time) bool {
+			if !fn(doc, now) {
+				return false
+			}
+			doc.Endpoint.LastModifiedTime = aws.Time(now)
+			return true
+		})
+	return err
 }
 
 // run drives one endpoint until it is gone, Failed, or the server stops.

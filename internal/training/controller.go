@@ -8,7 +8,6 @@ package training
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/reconcile"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/sagemaker"
 	"github.com/wharfml/wharf/internal/store"
@@ -53,7 +52,7 @@ type Controller struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 
-	wake    chan struct{}
+	wake    reconcile.Waker
 	mu      sync.Mutex
 	running map[string]bool // job ARN → owned by a goroutine
 	wg      sync.WaitGroup
@@ -68,16 +67,11 @@ type ImageResolver interface {
 }
 
 // Notify asks the controller to look at the store now.
-func (c *Controller) Notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Notify() { c.wake.Notify() }
 
 func (c *Controller) init() {
 	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
+		c.wake = reconcile.NewWaker()
 		c.running = map[string]bool{}
 	}
 	if c.StopGrace == 0 {
@@ -102,20 +96,8 @@ func (c *Controller) New() *Controller { c.init(); return c }
 // next start.
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Error("training: reconcile", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			c.wg.Wait()
-			return
-		case <-c.wake:
-		case <-tick.C:
-		}
-	}
+	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "training", c.reconcile)
+	c.wg.Wait()
 }
 
 // reconcile starts a goroutine for each active job nobody owns yet, oldest
@@ -171,39 +153,14 @@ func (c *Controller) markPending(ctx context.Context, r store.Resource) {
 
 // load reads a job's current document.
 func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sm.DescribeTrainingJobOutput, error) {
-	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
-	if err != nil {
-		return r, nil, err
-	}
-	var doc sm.DescribeTrainingJobOutput
-	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
-		return r, nil, err
-	}
-	return r, &doc, nil
+	return reconcile.Load[sm.DescribeTrainingJobOutput](ctx, c.Store, account, ResourceType, name)
 }
 
 // mutate applies fn to the job's latest document and stores it, retrying on
 // concurrent changes (StopTrainingJob). fn returns false to skip the write.
 func (c *Controller) mutate(ctx context.Context, account, name string, fn func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool) (*sm.DescribeTrainingJobOutput, error) {
-	for attempt := 0; ; attempt++ {
-		r, doc, err := c.load(ctx, account, name)
-		if err != nil {
-			return nil, err
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		if !fn(doc, now) {
-			return doc, nil
-		}
-		body, err := awsjson.Marshal(doc)
-		if err != nil {
-			return nil, err
-		}
-		r.Doc, r.Status, r.Modified = body, string(doc.TrainingJobStatus), now
-		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
-			continue
-		}
-		return doc, err
-	}
+	return reconcile.Mutate(ctx, c.Store, account, ResourceType, name, nil,
+		func(d *sm.DescribeTrainingJobOutput) string { return string(d.TrainingJobStatus) }, fn)
 }
 
 // transition moves the job to a new status unless it is already terminal.

@@ -18,17 +18,16 @@ package transform
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/blob"
 	"github.com/wharfml/wharf/internal/instances"
 	"github.com/wharfml/wharf/internal/logs"
+	"github.com/wharfml/wharf/internal/reconcile"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/store"
 )
@@ -69,7 +68,7 @@ type Controller struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 
-	wake    chan struct{}
+	wake    reconcile.Waker
 	mu      sync.Mutex
 	running map[string]bool
 	wg      sync.WaitGroup
@@ -80,7 +79,7 @@ func (c *Controller) New() *Controller { c.init(); return c }
 
 func (c *Controller) init() {
 	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
+		c.wake = reconcile.NewWaker()
 		c.running = map[string]bool{}
 	}
 	if c.StopGrace == 0 {
@@ -101,30 +100,13 @@ func (c *Controller) init() {
 }
 
 // Notify asks the controller to look at the store now.
-func (c *Controller) Notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Notify() { c.wake.Notify() }
 
 // Run reconciles until ctx ends, then waits for job goroutines to return.
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Error("transform: reconcile", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			c.wg.Wait()
-			return
-		case <-c.wake:
-		case <-tick.C:
-		}
-	}
+	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "transform", c.reconcile)
+	c.wg.Wait()
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
@@ -159,39 +141,14 @@ func (c *Controller) reconcile(ctx context.Context) error {
 
 // load reads a job's current document.
 func (c *Controller) load(ctx context.Context, account, name string) (store.Resource, *sm.DescribeTransformJobOutput, error) {
-	r, err := c.Store.GetResource(ctx, account, ResourceType, name)
-	if err != nil {
-		return r, nil, err
-	}
-	var doc sm.DescribeTransformJobOutput
-	if err := awsjson.Unmarshal(r.Doc, &doc); err != nil {
-		return r, nil, err
-	}
-	return r, &doc, nil
+	return reconcile.Load[sm.DescribeTransformJobOutput](ctx, c.Store, account, ResourceType, name)
 }
 
 // mutate applies fn to the job's latest document and stores it, retrying on
 // concurrent changes (StopTransformJob). fn returns false to skip the write.
 func (c *Controller) mutate(ctx context.Context, account, name string, fn func(doc *sm.DescribeTransformJobOutput, now time.Time) bool) (*sm.DescribeTransformJobOutput, error) {
-	for attempt := 0; ; attempt++ {
-		r, doc, err := c.load(ctx, account, name)
-		if err != nil {
-			return nil, err
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		if !fn(doc, now) {
-			return doc, nil
-		}
-		body, err := awsjson.Marshal(doc)
-		if err != nil {
-			return nil, err
-		}
-		r.Doc, r.Status, r.Modified = body, string(doc.TransformJobStatus), now
-		if _, err = c.Store.UpdateResource(ctx, r); errors.Is(err, store.ErrConflict) && attempt < 50 {
-			continue
-		}
-		return doc, err
-	}
+	return reconcile.Mutate(ctx, c.Store, account, ResourceType, name, nil,
+		func(d *sm.DescribeTransformJobOutput) string { return string(d.TransformJobStatus) }, fn)
 }
 
 // stopRequested reports whether StopTransformJob was called.
