@@ -9,24 +9,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	smr "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
+	"github.com/wharfml/wharf/bench/benchserver"
 	"github.com/wharfml/wharf/internal/awsapi"
 	"github.com/wharfml/wharf/internal/runtime"
-	"github.com/wharfml/wharf/internal/runtime/docker"
-	"github.com/wharfml/wharf/internal/server"
 	"github.com/wharfml/wharf/internal/testimage"
 )
 
@@ -34,29 +29,10 @@ const requests = 20000
 
 func BenchmarkGatewayOverhead(b *testing.B) {
 	image := testimage.Build(b, testimage.Contract)
-	rt, err := docker.New()
-	if err != nil {
-		b.Skip(err)
-	}
-	defer rt.Close()
+	env := benchserver.Start(b)
+	rt := env.Runtime
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{
-		DataDir: filepath.Join(b.TempDir(), "data"), Region: "us-east-1", Runtime: rt,
-		RootAccessKeyID: "AKIABENCHROOT0000001", RootSecretAccessKey: "bench-secret-0123456789abcdef",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	done := srv.Start(cctx)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go http.Serve(ln, srv.Handler())
-	url := "http://" + ln.Addr().String()
-	creds := credentials.NewStaticCredentialsProvider("AKIABENCHROOT0000001", "bench-secret-0123456789abcdef", "")
+	url, creds := env.URL, env.Creds
 	smc := sm.New(sm.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", Credentials: creds})
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	rtc := smr.New(smr.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", Credentials: creds,
@@ -82,9 +58,6 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		cancel()
-		<-done
-		srv.Close()
 	}()
 	if err := sm.NewEndpointInServiceWaiter(smc).Wait(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e")}, 5*time.Minute); err != nil {
 		b.Fatal(err)

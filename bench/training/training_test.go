@@ -7,10 +7,6 @@ package training
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +16,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/wharfml/wharf/bench/benchserver"
 	"github.com/wharfml/wharf/internal/awsapi"
-	"github.com/wharfml/wharf/internal/runtime/docker"
-	"github.com/wharfml/wharf/internal/server"
 	"github.com/wharfml/wharf/internal/testimage"
 )
 
@@ -34,30 +28,9 @@ const runs = 15
 
 func BenchmarkTrainingOverhead(b *testing.B) {
 	image := testimage.Build(b, testimage.Contract)
-	rt, err := docker.New()
-	if err != nil {
-		b.Skip(err)
-	}
-	defer rt.Close()
+	env := benchserver.Start(b)
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{
-		DataDir: filepath.Join(b.TempDir(), "data"), Region: "us-east-1", Runtime: rt,
-		RootAccessKeyID: "AKIABENCHROOT0000001", RootSecretAccessKey: "bench-secret-0123456789abcdef",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	done := srv.Start(cctx)
-	defer func() { cancel(); <-done; srv.Close() }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go http.Serve(ln, srv.Handler())
-	url := "http://" + ln.Addr().String()
-	creds := credentials.NewStaticCredentialsProvider("AKIABENCHROOT0000001", "bench-secret-0123456789abcdef", "")
+	url, creds := env.URL, env.Creds
 	s3c := s3.New(s3.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", UsePathStyle: true, Credentials: creds})
 	smc := sm.New(sm.Options{BaseEndpoint: aws.String(url), Region: "us-east-1", Credentials: creds})
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
