@@ -244,7 +244,14 @@ func TestEndpointRestart(t *testing.T) {
 		break
 	}
 	waitInService(smc)
-	cs, err = rt.List(ctx, labels)
+	// The adopted host serves at once; the removed one is being replaced
+	// in the background, so its container may appear a moment later.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		cs, err = rt.List(ctx, labels)
+		if err != nil || len(cs) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(cs) != 2 || (cs[0].ID != kept && cs[1].ID != kept) {
 		t.Fatalf("containers after restart (kept %s): %+v %v", kept, cs, err)
 	}
