@@ -8,6 +8,7 @@ package training
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -141,14 +142,29 @@ func (c *Controller) reconcile(ctx context.Context) error {
 }
 
 func (c *Controller) markPending(ctx context.Context, r store.Resource) {
-	c.mutate(ctx, r.Account, r.Name, func(doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
-		if doc.TrainingJobStatus != types.TrainingJobStatusInProgress || doc.SecondaryStatus != types.SecondaryStatusStarting {
-			return false
-		}
-		sagemaker.TransitionTraining(doc, types.TrainingJobStatusInProgress, types.SecondaryStatusPending,
-			"Waiting for capacity: the installation runs at most its configured number of jobs at once", now)
+	c.mutate(ctx, r.Account, r.Name, waitForCapacity)
+}
+
+// waitForCapacity marks a job that cannot start yet Pending, or Stopped once
+// it has waited longer than its StoppingCondition.MaxPendingTimeInSeconds
+// (counted from creation, as the job has been pending since then).
+func waitForCapacity(doc *sm.DescribeTrainingJobOutput, now time.Time) bool {
+	if doc.TrainingJobStatus != types.TrainingJobStatusInProgress {
+		return false
+	}
+	if sc := doc.StoppingCondition; sc != nil && sc.MaxPendingTimeInSeconds != nil && doc.CreationTime != nil &&
+		now.Sub(*doc.CreationTime) > time.Duration(*sc.MaxPendingTimeInSeconds)*time.Second {
+		sagemaker.TransitionTraining(doc, types.TrainingJobStatusStopped, types.SecondaryStatusStopped,
+			fmt.Sprintf("Training job was pending for longer than MaxPendingTimeInSeconds (%d s) and was stopped", *sc.MaxPendingTimeInSeconds), now)
+		doc.TrainingEndTime = aws.Time(now)
 		return true
-	})
+	}
+	if doc.SecondaryStatus != types.SecondaryStatusStarting {
+		return false
+	}
+	sagemaker.TransitionTraining(doc, types.TrainingJobStatusInProgress, types.SecondaryStatusPending,
+		"Waiting for capacity: the installation runs at most its configured number of jobs at once", now)
+	return true
 }
 
 // load reads a job's current document.
