@@ -55,6 +55,9 @@ type HostPaths struct {
 	Output      string // /opt/ml/output (failure file)
 	OutputData  string // /opt/ml/output/data
 	Checkpoints string // mounted at CheckpointTarget when checkpointing
+	// Tmp is mounted at /tmp so that scratch files count against
+	// VolumeSizeInGB like everything else the host writes.
+	Tmp string
 	// CheckpointTarget is the container path of Checkpoints, "" without checkpointing.
 	CheckpointTarget string
 	// FastFileChannels are mounted read-only over their data directories.
@@ -78,6 +81,7 @@ func (p HostPaths) Mounts() []Mount {
 		{Source: p.Data, Target: ContainerDataDir},
 		{Source: p.Model, Target: ContainerModelDir},
 		{Source: p.Output, Target: ContainerOutputDir},
+		{Source: p.Tmp, Target: "/tmp"},
 	}
 	for _, ch := range p.FastFileChannels {
 		m = append(m, Mount{Source: p.ChannelDir(ch), Target: ContainerDataDir + "/" + ch, ReadOnly: true})
@@ -95,7 +99,7 @@ func (p HostPaths) Mounts() []Mount {
 //	root/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json (+ checkpointconfig.json)
 //	root/input/data/<channel>/   for File and FastFile channels
 //	root/input/data/<channel>_0  FIFO of each Pipe channel (fed by ServePipe)
-//	root/model/, root/output/data/, root/checkpoints/
+//	root/model/, root/output/data/, root/checkpoints/, root/tmp/ (/tmp, mode 1777)
 //
 // Config files are 0644; input/config and input/data are 0755 and not
 // container-writable; the channel, model, output and checkpoint directories
@@ -148,6 +152,13 @@ func PrepareHost(root string, cfg HostConfig) (HostPaths, error) {
 	}
 	if err := mkAll(true, paths.Model, paths.Output, paths.OutputData, paths.Checkpoints); err != nil {
 		return HostPaths{}, err
+	}
+	// /tmp is world-writable and sticky whoever the container user is.
+	if err := os.Mkdir(paths.Tmp, 0o755); err != nil {
+		return HostPaths{}, fmt.Errorf("prepare host: %w", err)
+	}
+	if err := os.Chmod(paths.Tmp, 0o777|os.ModeSticky); err != nil {
+		return HostPaths{}, fmt.Errorf("prepare host: %w", err)
 	}
 	for _, ch := range cfg.Channels {
 		if ch.InputMode == ModePipe {
@@ -203,6 +214,7 @@ func hostFiles(root string, cfg *HostConfig) ([]configFile, HostPaths, error) {
 		Output:      filepath.Join(root, "output"),
 		OutputData:  filepath.Join(root, "output", "data"),
 		Checkpoints: filepath.Join(root, "checkpoints"),
+		Tmp:         filepath.Join(root, "tmp"),
 	}
 	hp := cfg.HyperParameters
 	if hp == nil {

@@ -70,6 +70,10 @@ func TestPrepareHostSpecExamples(t *testing.T) {
 		{Source: p.Data, Target: "/opt/ml/input/data"},
 		{Source: p.Model, Target: "/opt/ml/model"},
 		{Source: p.Output, Target: "/opt/ml/output"},
+		{Source: p.Tmp, Target: "/tmp"},
+	}
+	if st, err := os.Stat(p.Tmp); err != nil || st.Mode().Perm() != 0o777 || st.Mode()&os.ModeSticky == 0 {
+		t.Errorf("tmp: %v %v, want 1777", st.Mode(), err)
 	}
 	if got := p.Mounts(); !reflect.DeepEqual(got, wantMounts) {
 		t.Errorf("Mounts = %+v", got)
@@ -126,6 +130,7 @@ func TestPrepareHostVariants(t *testing.T) {
 		{Source: p.ChannelDir("fast"), Target: "/opt/ml/input/data/fast", ReadOnly: true},
 		{Source: p.Model, Target: "/opt/ml/model"},
 		{Source: p.Output, Target: "/opt/ml/output"},
+		{Source: p.Tmp, Target: "/tmp"},
 	}
 	if got := p.Mounts(); !reflect.DeepEqual(got, wantMounts) {
 		t.Errorf("Mounts = %+v\nwant %+v", got, wantMounts)

@@ -57,7 +57,14 @@ type NetworkSpec struct {
 	// Internal networks have no route out of the host: containers on them
 	// reach only each other.
 	Internal bool
-	Labels   map[string]string
+	// HostAccess (with Internal) lets the host open connections to the
+	// containers at their network address (ContainerInfo.IP) while the
+	// containers still cannot open connections to anything outside the
+	// network, the host included where the runtime can enforce it. Ports
+	// are not published on such networks. Used for isolated serve
+	// containers, which only Wharf's gateway and batch driver may reach.
+	HostAccess bool
+	Labels     map[string]string
 }
 
 // ContainerSpec describes a container to create and start.
@@ -88,7 +95,8 @@ type ContainerSpec struct {
 	PidsLimit int64
 	// PublishPort, if non-zero, publishes that container TCP port on
 	// 127.0.0.1 at a random host port (see ContainerInfo.HostPort). Used
-	// for endpoints and transform jobs.
+	// for endpoints and transform jobs. On a HostAccess network nothing is
+	// published (HostPort stays 0): the host reaches the container at IP.
 	PublishPort int
 }
 

@@ -608,6 +608,7 @@ func TestTrainingMoreLogFlood(t *testing.T) {
 func TestTrainingMoreVolumeAndSymlinks(t *testing.T) {
 	te := startMore(t)
 	te.create(t, te.job("big", map[string]string{"mode": "bigwrite", "mb": "1200"}))
+	te.create(t, te.job("bigtmp", map[string]string{"mode": "bigwrite", "mb": "1200", "dir": "/tmp"}))
 	te.create(t, te.job("links", map[string]string{"mode": "symlink"}))
 
 	d := te.wait(t, "links")
@@ -620,15 +621,17 @@ func TestTrainingMoreVolumeAndSymlinks(t *testing.T) {
 		t.Fatalf("model.tar.gz keeps the link escaping the model dir: %q", model["escape"])
 	}
 
-	d = te.wait(t, "big")
-	te.expectStatus(t, d, types.TrainingJobStatusFailed, types.SecondaryStatusFailed)
-	if r := aws.ToString(d.FailureReason); !strings.HasPrefix(r, "ClientError: ") || !strings.Contains(r, "VolumeSizeInGB") {
-		t.Fatalf("FailureReason %q", r)
+	for _, name := range []string{"big", "bigtmp"} { // /opt/ml/model, and scratch space in /tmp
+		d = te.wait(t, name)
+		te.expectStatus(t, d, types.TrainingJobStatusFailed, types.SecondaryStatusFailed)
+		if r := aws.ToString(d.FailureReason); !strings.HasPrefix(r, "ClientError: ") || !strings.Contains(r, "VolumeSizeInGB") {
+			t.Fatalf("%s: FailureReason %q", name, r)
+		}
+		if d.ModelArtifacts != nil {
+			t.Fatalf("%s: a job over its volume uploaded %s", name, aws.ToString(d.ModelArtifacts.S3ModelArtifacts))
+		}
 	}
-	if d.ModelArtifacts != nil {
-		t.Fatalf("a job over its volume uploaded %s", aws.ToString(d.ModelArtifacts.S3ModelArtifacts))
-	}
-	te.assertClean(t, *te.acct.AccountId, "big", "links")
+	te.assertClean(t, *te.acct.AccountId, "big", "bigtmp", "links")
 }
 
 // Checkpoints are copied in before the start and new files are uploaded.

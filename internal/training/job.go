@@ -429,7 +429,7 @@ func pipeFailure(err error) outcome {
 }
 
 func volumeExceeded(volume int64) outcome {
-	return fail(fmt.Sprintf("ClientError: a host wrote more than the job's VolumeSizeInGB (%d GB) under /opt/ml", volume>>30))
+	return fail(fmt.Sprintf("ClientError: a host wrote more than the job's VolumeSizeInGB (%d GB) under /opt/ml and /tmp", volume>>30))
 }
 
 // overVolume reports whether any host's directories use more than limit

@@ -168,12 +168,23 @@ func (r *Runtime) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (
 		Attachable: true,
 		Labels:     managedLabels(spec.Labels),
 	}
-	if spec.Internal {
+	var bridge string
+	switch {
+	case spec.Internal && spec.HostAccess:
+		// The host keeps its address on the bridge (that is how it reaches
+		// the containers); a firewall rule on a bridge named by us stops
+		// the containers from opening connections to the host.
+		bridge = hostAccessBridgePrefix + randomHex(6)
+		opts.Options = map[string]string{bridgeName: bridge}
+	case spec.Internal:
 		opts.Options = map[string]string{inhibitIPv4: "true"}
 	}
 	res, err := r.c.NetworkCreate(ctx, spec.Name, opts)
 	if err != nil {
 		return "", fmt.Errorf("docker: create network %q: %w", spec.Name, err)
+	}
+	if bridge != "" {
+		firewall.dropInbound(ctx, bridge)
 	}
 	return res.ID, nil
 }
@@ -182,10 +193,18 @@ func (r *Runtime) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (
 // address on the bridge.
 const inhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"
 
-// RemoveNetwork implements runtime.Runtime.
+// RemoveNetwork implements runtime.Runtime, with the firewall rule of a
+// HostAccess network.
 func (r *Runtime) RemoveNetwork(ctx context.Context, id string) error {
+	var bridge string
+	if n, err := r.c.NetworkInspect(ctx, id, client.NetworkInspectOptions{}); err == nil {
+		bridge = n.Network.Options[bridgeName]
+	}
 	if _, err := r.c.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: remove network %s: %w", id, err)
+	}
+	if strings.HasPrefix(bridge, hostAccessBridgePrefix) {
+		firewall.removeDropInbound(ctx, bridge)
 	}
 	return nil
 }
@@ -263,7 +282,10 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.ContainerSpec) (string
 			if err != nil {
 				return "", fmt.Errorf("docker: start %q: network %q: %w", spec.Name, spec.Network, err)
 			}
-			if n.Network.Internal {
+			switch {
+			case n.Network.Internal && strings.HasPrefix(n.Network.Options[bridgeName], hostAccessBridgePrefix):
+				spec.PublishPort = 0 // the host reaches the container at its address
+			case n.Network.Internal:
 				return "", fmt.Errorf("docker: start %q: cannot publish a port on internal network %q", spec.Name, spec.Network)
 			}
 		}

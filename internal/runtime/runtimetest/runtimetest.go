@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +64,7 @@ func Run(t *testing.T, rt runtime.Runtime) {
 			{"OOM", s.testOOM},
 			{"NetworkNone", s.testNetworkNone},
 			{"InternalNetwork", s.testInternalNetwork},
+			{"HostAccessNetwork", s.testHostAccessNetwork},
 			{"Serve", s.testServe},
 			{"List", s.testList},
 			{"Remove", s.testRemove},
@@ -678,9 +680,17 @@ func (s *suite) testNetworkNone(t *testing.T) {
 
 func (s *suite) createNetwork(t *testing.T, internal bool) string {
 	t.Helper()
-	id, err := s.rt.CreateNetwork(ctxFor(t, time.Minute), runtime.NetworkSpec{
-		Name: s.name(t, "net"), Internal: internal, Labels: s.labels(),
-	})
+	return s.createNetworkSpec(t, runtime.NetworkSpec{Internal: internal})
+}
+
+func (s *suite) createNetworkSpec(t *testing.T, spec runtime.NetworkSpec) string {
+	t.Helper()
+	suffix := "net"
+	if spec.HostAccess {
+		suffix = "hostnet"
+	}
+	spec.Name, spec.Labels = s.name(t, suffix), s.labels()
+	id, err := s.rt.CreateNetwork(ctxFor(t, time.Minute), spec)
 	if err != nil {
 		t.Fatalf("CreateNetwork: %v", err)
 	}
@@ -1078,4 +1088,76 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// testHostAccessNetwork: the host reaches a serve container on a HostAccess
+// network at its address (no port is published), and the container cannot
+// open a connection to a listener on the host, which a container on an
+// ordinary bridge can (the control that shows the probe works).
+func (s *suite) testHostAccessNetwork(t *testing.T) {
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	probe := "gateway:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	serve := func(netID, suffix string) (runtime.ContainerInfo, string) {
+		id := s.start(t, runtime.ContainerSpec{
+			Name: s.name(t, suffix), Image: s.img, Cmd: []string{"serve"}, Labels: s.labels(),
+			Env: map[string]string{"INVOKE_MODE": "dial"}, Network: netID, PublishPort: 8080,
+		})
+		info, err := s.rt.Inspect(ctxFor(t, time.Minute), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("http://127.0.0.1:%d", info.HostPort)
+		if info.HostPort == 0 {
+			base = "http://" + net.JoinHostPort(info.IP, "8080")
+		}
+		hc := &http.Client{Timeout: 2 * time.Second}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := hc.Get(base + "/ping")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never answered /ping at %s: %v", id, base, err)
+			}
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Post(base+"/invocations", "text/plain", strings.NewReader(probe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return info, string(b)
+	}
+
+	info, got := serve(s.createNetworkSpec(t, runtime.NetworkSpec{Internal: true, HostAccess: true}), "isolated")
+	if info.HostPort != 0 || info.IP == "" {
+		t.Errorf("HostAccess network: Inspect = %+v; want an IP and no published port", info)
+	}
+	_, control := serve(s.createNetwork(t, false), "control")
+	if !strings.HasPrefix(control, "connected") {
+		t.Fatalf("control: a container on an ordinary bridge could not reach the host listener: %s", control)
+	}
+	if !strings.HasPrefix(got, "refused") {
+		if os.Geteuid() != 0 {
+			t.Skipf("not root, so no firewall rule: the isolated container reached the host (%s)", got)
+		}
+		t.Errorf("a container on a HostAccess network opened a connection to the host: %s", got)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -422,7 +423,11 @@ func flood() {
 
 func bigwrite() {
 	mb := hpInt("mb", 1)
-	f, err := os.Create(filepath.Join(modelDir, "big.bin"))
+	dir := modelDir
+	if d := hps["dir"]; d != "" {
+		dir = d // e.g. /tmp, outside /opt/ml
+	}
+	f, err := os.Create(filepath.Join(dir, "big.bin"))
 	if err != nil {
 		fail(1, "bigwrite: %v", err)
 	}
@@ -600,6 +605,21 @@ func invocations(w http.ResponseWriter, r *http.Request) {
 		n := len(splitLines(body))
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"lines\": %d}", n)
+	case "sum": // one line per request line: the sum of its numbers (batch transform DataProcessing tests)
+		out, err := sumLines(body, ct)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if a := r.Header.Get("Accept"); a != "" {
+			ct = a
+		}
+		w.Header().Set("Content-Type", ct)
+		_, _ = w.Write(out)
+	case "dial":
+		// The body is HOST:PORT ("gateway" = the default route's gateway):
+		// answers "connected" or "refused: ..." to test network isolation.
+		_, _ = w.Write([]byte(dial(strings.TrimSpace(string(body)))))
 	default:
 		http.Error(w, "unknown INVOKE_MODE "+mode, http.StatusInternalServerError)
 	}
@@ -623,6 +643,42 @@ func echo(body []byte, ct, prefix string) []byte {
 		}
 	}
 	return out.Bytes()
+}
+
+// sumLines adds up the numbers of each line: the fields of a CSV row
+// (text/csv) or the elements of a JSON array or a lone JSON number.
+func sumLines(body []byte, ct string) ([]byte, error) {
+	var out bytes.Buffer
+	for i, l := range splitLines(body) {
+		var nums []float64
+		if strings.HasPrefix(strings.ToLower(ct), "text/csv") {
+			fields, err := csv.NewReader(bytes.NewReader(l)).Read()
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", i+1, err)
+			}
+			for _, f := range fields {
+				v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+				if err != nil {
+					return nil, fmt.Errorf("line %d: %q is not a number", i+1, f)
+				}
+				nums = append(nums, v)
+			}
+		} else {
+			var one float64
+			if err := json.Unmarshal(l, &nums); err != nil {
+				if err := json.Unmarshal(l, &one); err != nil {
+					return nil, fmt.Errorf("line %d: not a JSON number or array of numbers", i+1)
+				}
+				nums = []float64{one}
+			}
+		}
+		sum := 0.0
+		for _, v := range nums {
+			sum += v
+		}
+		out.WriteString(strconv.FormatFloat(sum, 'g', -1, 64) + "\n")
+	}
+	return out.Bytes(), nil
 }
 
 // splitLines splits at '\n'; a trailing newline does not start a new line.
@@ -740,4 +796,28 @@ func must(err error) {
 	if err != nil {
 		fail(1, "%v", err)
 	}
+}
+
+// dial opens a TCP connection to addr within 2 s.
+func dial(addr string) string {
+	if rest, ok := strings.CutPrefix(addr, "gateway:"); ok {
+		gw := ""
+		if b, err := os.ReadFile("/proc/net/route"); err == nil {
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				if f := strings.Fields(line); len(f) >= 3 && hexIP(f[1]) == "0.0.0.0" {
+					gw = hexIP(f[2])
+				}
+			}
+		}
+		if gw == "" {
+			return "refused: no default route"
+		}
+		addr = net.JoinHostPort(gw, rest)
+	}
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "refused: " + err.Error()
+	}
+	c.Close()
+	return "connected " + addr
 }

@@ -22,6 +22,9 @@ func TestInvocations(t *testing.T) {
 		{map[string]string{"INVOKE_MODE": "error"}, "text/plain", "abc", 500, "text/plain", "model failed"},
 		{map[string]string{"INVOKE_MODE": "error", "ERROR_STATUS": "400"}, "", "abc", 400, "text/plain", "model failed"},
 		{map[string]string{"INVOKE_MODE": "count"}, "text/csv", "a\nb\nc\n", 200, "application/json", `{"lines": 3}`},
+		{map[string]string{"INVOKE_MODE": "sum"}, "text/csv", "1,2,3\n\"4\",5.5\r\n", 200, "text/csv", "6\n9.5\n"},
+		{map[string]string{"INVOKE_MODE": "sum"}, "application/jsonlines", "[1,2]\n3\n[]", 200, "application/jsonlines", "3\n3\n0\n"},
+		{map[string]string{"INVOKE_MODE": "sum"}, "text/csv", "1\nid7,2\n", 400, "text/plain; charset=utf-8", "line 2: \"id7\" is not a number\n"},
 		{map[string]string{"INVOKE_MODE": "slow", "SLOW_MS": "1"}, "", "x", 200, "application/octet-stream", "x"},
 	} {
 		for k, v := range tc.env {

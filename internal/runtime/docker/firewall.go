@@ -1,0 +1,68 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// Bridge driver option naming the Linux bridge of a network, and the prefix
+// of the names Wharf gives HostAccess bridges (15 bytes at most in all).
+const (
+	bridgeName             = "com.docker.network.bridge.name"
+	hostAccessBridgePrefix = "whf"
+)
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// firewall keeps containers on HostAccess bridges from opening connections
+// to the host: Docker filters forwarded traffic of internal networks but not
+// traffic addressed to the host itself, so a server listening on all
+// addresses (Wharf's own API, sshd, ...) would be reachable otherwise.
+// Replies to connections the host opens are unaffected.
+var firewall = &iptables{}
+
+type iptables struct {
+	warnOnce sync.Once
+}
+
+func (f *iptables) rule(bridge string) []string {
+	return []string{"INPUT", "-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP",
+		"-m", "comment", "--comment", "wharf: isolated serve containers"}
+}
+
+// dropInbound installs the rule for bridge. Without iptables or the
+// privilege to change it (Wharf not running as root), isolation of serve
+// containers still holds for everything but the host's own services; that
+// is logged once rather than refusing to run endpoints at all.
+func (f *iptables) dropInbound(ctx context.Context, bridge string) {
+	if err := f.run(ctx, append([]string{"-w", "-I"}, f.rule(bridge)...)...); err != nil {
+		f.warnOnce.Do(func() {
+			slog.Warn("docker: cannot firewall isolated serve containers from the host; they cannot reach other networks, "+
+				"but can connect to services listening on the host's bridge addresses (run Wharf as root to close this)", "err", err)
+		})
+	}
+}
+
+// removeDropInbound removes the rule of bridge, if there is one.
+func (f *iptables) removeDropInbound(ctx context.Context, bridge string) {
+	for f.run(ctx, append([]string{"-w", "-D"}, f.rule(bridge)...)...) == nil {
+	}
+}
+
+func (f *iptables) run(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
