@@ -62,7 +62,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	if err := sm.NewEndpointInServiceWaiter(smc).Wait(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e")}, 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	hosts, err := rt.List(ctx, map[string]string{runtime.LabelKind: "endpoint"})
+	hosts, err := rt.List(ctx, map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: awsapi.RootAccountID})
 	if err != nil || len(hosts) != 1 || hosts[0].HostPort == 0 {
 		b.Fatalf("endpoint container: %+v %v", hosts, err)
 	}

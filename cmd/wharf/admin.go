@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 	"github.com/wharfml/wharf/internal/admin"
+	"github.com/wharfml/wharf/internal/registry"
 )
 
 func adminCmd() *cobra.Command {
 	var endpoint, region, profile string
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage accounts and access keys (as root, using the standard AWS credential chain)",
+		Short: "Manage accounts, access keys and the registry (as root, using the standard AWS credential chain)",
 	}
 	cmd.PersistentFlags().StringVar(&endpoint, "endpoint-url", "", "Wharf URL (default $WHARF_ENDPOINT_URL, $AWS_ENDPOINT_URL, or http://127.0.0.1:8080)")
 	cmd.PersistentFlags().StringVar(&region, "region", "", "region to sign for (default from the AWS config, or us-east-1)")
@@ -78,7 +80,30 @@ func adminCmd() *cobra.Command {
 	deleteKey.Flags().StringVar(&keyID, "access-key-id", "", "access key id")
 	deleteKey.MarkFlagRequired("access-key-id")
 
-	cmd.AddCommand(create, list, createKey, listKeys, deleteKey)
+	var dryRun, deleteUntagged bool
+	var grace time.Duration
+	gc := &cobra.Command{Use: "registry-gc", Short: "Garbage-collect the image registry: unreferenced blobs and stale uploads (safe while pushes run)",
+		Long: `Removes blobs that no manifest references and uploads left unfinished, once their data,
+repository links and upload writes are older than the grace period. Pushes may go on meanwhile.
+With --delete-untagged it also deletes manifests that no tag reaches (directly, or as an index
+child, subject or referrer of a manifest that stays). Prints what was (with --dry-run: would be)
+removed.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if grace < 0 {
+				return fmt.Errorf("--grace must not be negative")
+			}
+			// Round up: a shorter grace than asked for could remove
+			// content a push is about to reference.
+			secs := int64((grace + time.Second - 1) / time.Second)
+			return call(c.Context(), "GarbageCollectRegistry", admin.GarbageCollectRegistryInput{
+				DryRun: &dryRun, GracePeriodSeconds: &secs, DeleteUntagged: &deleteUntagged})
+		}}
+	gc.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be removed without removing anything")
+	gc.Flags().DurationVar(&grace, "grace", registry.DefaultGCGrace, "keep content written more recently than this (rounded up to whole seconds)")
+	gc.Flags().BoolVar(&deleteUntagged, "delete-untagged", false, "also delete manifests no tag reaches")
+
+	cmd.AddCommand(create, list, createKey, listKeys, deleteKey, gc)
 	return cmd
 }
 

@@ -1,7 +1,8 @@
-// Package admin serves Wharf's operator API: accounts and access keys. It
-// speaks AWS JSON 1.1 (X-Amz-Target "WharfAdmin.<Operation>", SigV4 signed)
-// so the `wharf admin` commands authenticate with the standard AWS
-// credential chain. Only the root account may call it.
+// Package admin serves Wharf's operator API: accounts, access keys and
+// registry garbage collection. It speaks AWS JSON 1.1 (X-Amz-Target
+// "WharfAdmin.<Operation>", SigV4 signed) so the `wharf admin` commands
+// authenticate with the standard AWS credential chain. Only the root
+// account may call it.
 package admin
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/wharfml/wharf/internal/awsapi"
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/iam"
+	"github.com/wharfml/wharf/internal/registry"
 	"github.com/wharfml/wharf/internal/store"
 )
 
@@ -48,11 +50,36 @@ type (
 		AccountId    *string
 		CreationTime *time.Time
 	}
+	// GarbageCollectRegistryInput: GracePeriodSeconds defaults to
+	// registry.DefaultGCGrace; DryRun and DeleteUntagged to false.
+	GarbageCollectRegistryInput struct {
+		DryRun             *bool
+		GracePeriodSeconds *int64
+		DeleteUntagged     *bool
+	}
+	GarbageCollectRegistryOutput struct {
+		BlobsMarked      int64
+		BlobsDeleted     int64
+		BytesFreed       int64
+		UploadsPurged    int64
+		ManifestsDeleted int64
+		LinksDeleted     int64
+		ReferrersFixed   int64
+		DurationSeconds  float64
+		DryRun           bool
+	}
 )
+
+// RegistryCollector is the registry's garbage collector.
+type RegistryCollector interface {
+	GarbageCollect(ctx context.Context, opts registry.GCOptions) (registry.GCResult, error)
+}
 
 // Service implements the admin operations.
 type Service struct {
 	IAM *iam.Service
+	// Registry, if set, serves GarbageCollectRegistry.
+	Registry RegistryCollector
 }
 
 // Register adds the admin operations to r.
@@ -62,12 +89,17 @@ func (s *Service) Register(r *awsjson.Router) {
 	awsjson.Handle(r, "CreateAccessKey", s.CreateAccessKey)
 	awsjson.Handle(r, "ListAccessKeys", s.ListAccessKeys)
 	awsjson.Handle(r, "DeleteAccessKey", s.DeleteAccessKey)
+	awsjson.Handle(r, "GarbageCollectRegistry", s.GarbageCollectRegistry)
 }
 
 func requireRoot(ctx context.Context) error {
+	return requireRootTo(ctx, "manage accounts and access keys")
+}
+
+func requireRootTo(ctx context.Context, what string) error {
 	id, ok := awsapi.IdentityFrom(ctx)
 	if !ok || !id.Root {
-		return awsjson.Errorf("AccessDeniedException", http.StatusBadRequest, "Only the root account may manage accounts and access keys.")
+		return awsjson.Errorf("AccessDeniedException", http.StatusBadRequest, "Only the root account may %s.", what)
 	}
 	return nil
 }
@@ -176,4 +208,49 @@ func (s *Service) DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyInput)
 		return nil, mapError(err)
 	}
 	return &DeleteAccessKeyOutput{}, nil
+}
+
+// GarbageCollectRegistry removes registry content nothing references; see
+// registry.Registry.GarbageCollect. It runs while pushes are served and
+// answers when done.
+func (s *Service) GarbageCollectRegistry(ctx context.Context, in *GarbageCollectRegistryInput) (*GarbageCollectRegistryOutput, error) {
+	if err := requireRootTo(ctx, "garbage-collect the registry"); err != nil {
+		return nil, err
+	}
+	opts := registry.GCOptions{Grace: registry.DefaultGCGrace}
+	if in.DryRun != nil {
+		opts.DryRun = *in.DryRun
+	}
+	if in.DeleteUntagged != nil {
+		opts.DeleteUntagged = *in.DeleteUntagged
+	}
+	if in.GracePeriodSeconds != nil {
+		g := *in.GracePeriodSeconds
+		if g < 0 || g > int64(100*365*24*time.Hour/time.Second) {
+			return nil, awsjson.Errorf("ValidationException", http.StatusBadRequest,
+				"1 validation error detected: Value '%d' at 'gracePeriodSeconds' failed to satisfy constraint: Member must be between 0 and 3153600000", g)
+		}
+		opts.Grace = time.Duration(g) * time.Second
+	}
+	if s.Registry == nil {
+		return nil, errors.New("admin: no registry configured")
+	}
+	res, err := s.Registry.GarbageCollect(ctx, opts)
+	if errors.Is(err, registry.ErrGCRunning) {
+		return nil, awsjson.Errorf("ResourceInUse", http.StatusBadRequest, "A registry garbage collection is already running.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &GarbageCollectRegistryOutput{
+		BlobsMarked:      int64(res.BlobsMarked),
+		BlobsDeleted:     int64(res.BlobsDeleted),
+		BytesFreed:       res.BytesFreed,
+		UploadsPurged:    int64(res.UploadsPurged),
+		ManifestsDeleted: int64(res.ManifestsDeleted),
+		LinksDeleted:     int64(res.LinksDeleted),
+		ReferrersFixed:   int64(res.ReferrersFixed),
+		DurationSeconds:  res.Duration.Seconds(),
+		DryRun:           res.DryRun,
+	}, nil
 }

@@ -14,6 +14,12 @@
 // unpublishes the fleet, stops and removes the containers, then deletes the
 // endpoint.
 //
+// A host runs every container of its variant's model (a serial inference
+// pipeline or a Direct-mode multi-container model; one container is a
+// pipeline of one) side by side on the endpoint's network. It is healthy,
+// adopted after a restart, replaced and stopped only as a whole: one dead
+// container gets all of its host's containers replaced.
+//
 // Shutdown leaves the containers running so the next start adopts them.
 // Networking is as in package transform: a private bridge per endpoint
 // (inward-only isolation is a known gap).
@@ -113,6 +119,9 @@ type fleet struct {
 type variant struct {
 	name   string
 	weight atomic.Uint64 // float64 bits
+	// direct: the model is in Direct mode, so each invocation names the
+	// container it goes to instead of passing through all of them.
+	direct bool
 	mu     sync.Mutex
 	hosts  []*host
 }
@@ -123,19 +132,35 @@ func newVariant(name string, weight float64) *variant {
 	return v
 }
 
+// newVariants returns the variants of cfg deployed with models.
+func newVariants(cfg *sm.DescribeEndpointConfigOutput, models map[string]*sm.DescribeModelOutput) []*variant {
+	var vs []*variant
+	for _, pv := range cfg.ProductionVariants {
+		v := newVariant(aws.ToString(pv.VariantName), float64(aws.ToFloat32(pv.InitialVariantWeight)))
+		if m := models[v.name]; m != nil && m.InferenceExecutionConfig != nil {
+			v.direct = m.InferenceExecutionConfig.Mode == types.InferenceExecutionModeDirect
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
 func (v *variant) setWeight(w float64) { v.weight.Store(math.Float64bits(w)) }
 func (v *variant) getWeight() float64  { return math.Float64frombits(v.weight.Load()) }
 
-// host is one serve container.
+// host is one instance: the serve containers of its variant's model.
 type host struct {
-	variant  *variant
-	name     string
-	label    string        // runtime.LabelHost: name plus the fleet generation
-	timeout  time.Duration // startup health-check timeout
-	id, url  string
-	client   *http.Client
-	inflight atomic.Int64
-	fails    int
+	variant *variant
+	name    string
+	label   string        // runtime.LabelHost: name plus the fleet generation
+	timeout time.Duration // startup health-check timeout
+	// containers are in pipeline order; streams[i] is the log stream of
+	// containers[i]. Both are set before the host serves and never change.
+	containers []*transform.Container
+	streams    []string
+	client     *http.Client
+	inflight   atomic.Int64
+	fails      int
 }
 
 // New prepares a controller; call Run to start it.
@@ -288,9 +313,7 @@ func (c *Controller) run(ctx context.Context, r store.Resource) {
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, pv := range doc.Config.ProductionVariants {
-		f.variants = append(f.variants, newVariant(aws.ToString(pv.VariantName), float64(aws.ToFloat32(pv.InitialVariantWeight))))
-	}
+	f.variants = newVariants(doc.Config, doc.Models)
 	if s := doc.Endpoint.EndpointStatus; s == types.EndpointStatusInService || s == types.EndpointStatusOutOfService || s == types.EndpointStatusUpdating {
 		// Restarted: serve with each host as soon as it is adopted or healthy.
 		c.publish(f)
@@ -389,12 +412,17 @@ func (c *Controller) stillDeleting(ctx context.Context, f *fleet) bool {
 // containers) and waits until all answer /ping. A variant's hosts list
 // holds only healthy hosts: each joins it once it answers /ping.
 func (c *Controller) deploy(ctx context.Context, f *fleet, doc *sagemaker.EndpointDoc) error {
-	sv := &transform.Serve{Store: c.Store, Blobs: c.Blobs, Runtime: c.Runtime, Images: c.Images, MaxModelBytes: c.MaxModelBytes}
+	sv := c.serve()
 	labels := c.labels(f.account, f.name)
-	existing := map[string]runtime.ContainerInfo{}
+	// Running containers by host label, then position in the host's pipeline.
+	existing := map[string]map[int]runtime.ContainerInfo{}
 	if cs, err := c.Runtime.List(ctx, labels); err == nil {
 		for _, ci := range cs {
-			existing[ci.Labels[runtime.LabelHost]] = ci
+			l := ci.Labels[runtime.LabelHost]
+			if existing[l] == nil {
+				existing[l] = map[int]runtime.ContainerInfo{}
+			}
+			existing[l][position(ci)] = ci
 		}
 	}
 	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil && len(nets) > 0 {
@@ -406,74 +434,101 @@ func (c *Controller) deploy(ctx context.Context, f *fleet, doc *sagemaker.Endpoi
 		}
 		f.network = id
 	}
-	type pending struct {
-		h       *host
-		timeout time.Duration
-	}
-	var waits []pending
+	var waits []*host
 	used := map[string]bool{}
 	for vi, pv := range doc.Config.ProductionVariants {
 		v := f.variants[vi]
-		timeout := c.HealthTimeout
-		if t := pv.ContainerStartupHealthCheckTimeoutInSeconds; t != nil {
-			timeout = time.Duration(*t) * time.Second
+		p, err := pipelineOf(doc, pv)
+		if err != nil {
+			return err
 		}
+		prepared := false
 		for i := 1; i <= int(aws.ToInt32(pv.InitialInstanceCount)); i++ {
 			h := newHost(f, v, i)
 			used[h.label] = true
-			if ci, ok := existing[h.label]; ok {
-				if ci.Running && ci.HostPort > 0 && transform.Ping(ctx, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort)) {
-					h.id, h.url, h.client = ci.ID, "http://127.0.0.1:"+strconv.Itoa(ci.HostPort), newClient()
-					c.follow(ctx, f, h, time.Now())
+			if found := existing[h.label]; len(found) > 0 {
+				if c.adopt(ctx, f, h, p, found) {
 					v.addHost(h)
 					continue
 				}
-				c.Runtime.Remove(ctx, ci.ID)
+				for _, ci := range found {
+					c.Runtime.Remove(ctx, ci.ID)
+				}
 			}
-			if err := c.startHost(ctx, sv, f, doc, pv, h); err != nil {
+			if !prepared {
+				if err := sv.PrepareImages(ctx, f.account, p); err != nil {
+					return err
+				}
+				prepared = true
+			}
+			if err := c.startHost(ctx, sv, f, p, pv, h); err != nil {
 				return err
 			}
-			waits = append(waits, pending{h, timeout})
+			h.timeout = c.healthTimeout(pv)
+			waits = append(waits, h)
 		}
 	}
-	for name, ci := range existing {
-		if !used[name] {
-			c.Runtime.Remove(ctx, ci.ID)
-		}
-	}
-	errs := make([]error, len(waits))
-	var wg sync.WaitGroup
-	for i, p := range waits {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = sv.WaitHealthy(ctx, p.h.id, p.h.url, p.h.variant.name+"/"+p.h.name, p.timeout)
-			if errs[i] == nil {
-				p.h.variant.addHost(p.h)
+	for l, found := range existing {
+		if !used[l] {
+			for _, ci := range found {
+				c.Runtime.Remove(ctx, ci.ID)
 			}
-		}()
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return c.waitHealthy(ctx, sv, waits)
 }
 
-// startHost starts h's container for variant pv.
-func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *fleet, doc *sagemaker.EndpointDoc, pv types.ProductionVariant, h *host) error {
+// position returns a container's 1-based place in its host's pipeline.
+func position(ci runtime.ContainerInfo) int {
+	if n, err := strconv.Atoi(ci.Labels[transform.LabelContainer]); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// adopt makes h of the containers a previous server process left running
+// (found, by position) if they are exactly p's containers and all answer /ping.
+func (c *Controller) adopt(ctx context.Context, f *fleet, h *host, p *transform.Pipeline, found map[int]runtime.ContainerInfo) bool {
+	if len(found) != len(p.Steps) {
+		return false
+	}
+	var cs []*transform.Container
+	for i, st := range p.Steps {
+		ci, ok := found[i+1]
+		if !ok || !ci.Running || ci.HostPort == 0 {
+			return false
+		}
+		cs = append(cs, &transform.Container{Name: st.Name, ID: ci.ID, URL: "http://127.0.0.1:" + strconv.Itoa(ci.HostPort)})
+	}
+	if !transform.PingAll(ctx, cs) {
+		return false
+	}
+	h.containers, h.client = cs, newClient()
+	c.follow(ctx, f, h, time.Now())
+	return true
+}
+
+// pipelineOf returns the pipeline of variant pv's model (images not prepared).
+func pipelineOf(doc *sagemaker.EndpointDoc, pv types.ProductionVariant) (*transform.Pipeline, error) {
 	model := doc.Models[aws.ToString(pv.VariantName)]
 	if model == nil {
-		return fmt.Errorf("ClientError: variant %s has no model", aws.ToString(pv.VariantName))
+		return nil, fmt.Errorf("ClientError: variant %s has no model", aws.ToString(pv.VariantName))
 	}
-	container := model.PrimaryContainer
-	if container == nil && len(model.Containers) > 0 {
-		container = &model.Containers[0]
+	return transform.NewPipeline(model)
+}
+
+// preparedPipeline is pipelineOf with the images prepared.
+func (c *Controller) preparedPipeline(ctx context.Context, sv *transform.Serve, f *fleet, doc *sagemaker.EndpointDoc, pv types.ProductionVariant) (*transform.Pipeline, error) {
+	p, err := pipelineOf(doc, pv)
+	if err == nil {
+		err = sv.PrepareImages(ctx, f.account, p)
 	}
-	if container == nil {
-		return fmt.Errorf("ClientError: model %s has no container", aws.ToString(model.ModelName))
-	}
-	imageID, err := sv.PrepareImage(ctx, f.account, aws.ToString(container.Image))
-	if err != nil {
-		return err
-	}
+	return p, err
+}
+
+// startHost starts h's containers, one per step of p (images prepared),
+// for variant pv.
+func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *fleet, p *transform.Pipeline, pv types.ProductionVariant, h *host) error {
 	it, err := c.Catalog.Lookup(string(pv.InstanceType))
 	if err != nil {
 		return fmt.Errorf("ClientError: %v", err)
@@ -483,28 +538,24 @@ func (c *Controller) startHost(ctx context.Context, sv *transform.Serve, f *flee
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("InternalServerError: %v", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("InternalServerError: %v", err)
-	}
-	modelDir := filepath.Join(dir, "model")
-	if err := sv.PrepareModelDir(ctx, f.account, aws.ToString(container.ModelDataUrl), modelDir); err != nil {
-		return err
-	}
-	labels := c.labels(f.account, f.name)
-	labels[runtime.LabelHost] = h.label
-	hostname := h.name
-	if hn := aws.ToString(container.ContainerHostname); hn != "" {
-		hostname = hn
-	}
-	id, url, err := sv.StartContainer(ctx, runtime.ContainerSpec{
-		Name: containerName(f, h.label), Image: imageID, Env: container.Environment, Labels: labels,
-		Hostname: hostname, Network: f.network, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
-		NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
+	cs, err := sv.StartHost(ctx, f.account, p, dir, func(k int) runtime.ContainerSpec {
+		st := p.Steps[k]
+		labels := c.labels(f.account, f.name)
+		labels[runtime.LabelHost] = h.label
+		hostname := h.name
+		if hn := aws.ToString(st.Container.ContainerHostname); hn != "" {
+			hostname = hn
+		}
+		return runtime.ContainerSpec{
+			Name: containerName(f, transform.ContainerSuffix(h.label, k)), Env: st.Container.Environment, Labels: labels,
+			Hostname: hostname, Network: f.network,
+			NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
+		}
 	})
 	if err != nil {
 		return err
 	}
-	h.id, h.url, h.client = id, url, newClient()
+	h.containers, h.client = cs, newClient()
 	c.follow(ctx, f, h, time.Time{})
 	return nil
 }
@@ -519,31 +570,36 @@ func newClient() *http.Client {
 	}}
 }
 
-// follow copies a host's output (lines from since on) into the endpoint's log group.
+// follow copies the output of h's containers (lines from since on) into
+// the endpoint's log group, one stream per container.
 func (c *Controller) follow(ctx context.Context, f *fleet, h *host, since time.Time) {
-	id := h.id
-	f.followers.Add(1)
-	go func() {
-		defer f.followers.Done()
-		stream := fmt.Sprintf("%s/%s-%s", h.variant.name, h.name, shortID(id))
-		w, err := c.Logs.Stream(ctx, f.account, LogGroupPrefix+f.name, stream)
-		if err != nil {
-			if ctx.Err() == nil {
-				c.Logger.Error("endpoint: open log stream", "endpoint", f.name, "err", err)
+	h.streams = make([]string, len(h.containers))
+	for i, ct := range h.containers {
+		id := ct.ID
+		stream := transform.HostStream(h.variant.name+"/"+h.name, h.containers, i)
+		h.streams[i] = stream
+		f.followers.Add(1)
+		go func() {
+			defer f.followers.Done()
+			w, err := c.Logs.Stream(ctx, f.account, LogGroupPrefix+f.name, stream)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.Logger.Error("endpoint: open log stream", "endpoint", f.name, "err", err)
+				}
+				return
 			}
-			return
-		}
-		defer w.Close()
-		err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
-			if l.Time.Before(since) {
-				return nil
+			defer w.Close()
+			err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
+				if l.Time.Before(since) {
+					return nil
+				}
+				return w.Write(ctx, l.Time, l.Text)
+			})
+			if err != nil && ctx.Err() == nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+				c.Logger.Warn("endpoint: follow logs", "endpoint", f.name, "err", err)
 			}
-			return w.Write(ctx, l.Time, l.Text)
-		})
-		if err != nil && ctx.Err() == nil && !errors.Is(err, runtime.ErrContainerNotFound) {
-			c.Logger.Warn("endpoint: follow logs", "endpoint", f.name, "err", err)
-		}
-	}()
+		}()
+	}
 }
 
 func shortID(id string) string {
@@ -594,43 +650,52 @@ func (c *Controller) supervise(ctx context.Context, f *fleet) *fleet {
 	}
 }
 
-// check pings a host and replaces its container after it exited or failed
-// 3 checks in a row.
+// check pings a host's containers and replaces the host as a whole after
+// one of them exited or it failed 3 checks in a row.
 func (c *Controller) check(ctx context.Context, f *fleet, h *host) {
-	if transform.Ping(ctx, h.url) {
+	if transform.PingAll(ctx, h.containers) {
 		h.fails = 0
 		return
 	}
 	h.fails++
-	info, err := c.Runtime.Inspect(ctx, h.id)
-	if h.fails < 3 && err == nil && info.Running {
+	running := true
+	for _, ct := range h.containers {
+		if info, err := c.Runtime.Inspect(ctx, ct.ID); err != nil || !info.Running {
+			running = false
+			break
+		}
+	}
+	if h.fails < 3 && running {
 		return
 	}
 	_, doc, err := c.load(ctx, f.account, f.name)
 	if err != nil {
 		return
 	}
-	c.Logger.Warn("endpoint: replacing unhealthy container", "endpoint", f.name, "host", h.name)
+	c.Logger.Warn("endpoint: replacing unhealthy host", "endpoint", f.name, "host", h.name)
 	v := h.variant
 	v.mu.Lock()
 	v.hosts = removeHost(v.hosts, h)
 	v.mu.Unlock()
-	c.Runtime.Remove(ctx, h.id)
+	c.stopHosts(ctx, f, []*host{h}, 0)
 	for _, pv := range doc.Config.ProductionVariants {
 		if aws.ToString(pv.VariantName) != v.name {
 			continue
 		}
-		nh := &host{variant: v, name: h.name, label: h.label}
-		sv := &transform.Serve{Store: c.Store, Blobs: c.Blobs, Runtime: c.Runtime, Images: c.Images, MaxModelBytes: c.MaxModelBytes}
-		if err := c.startHost(ctx, sv, f, doc, pv, nh); err != nil {
-			c.Logger.Error("endpoint: restart container", "endpoint", f.name, "host", h.name, "err", err)
+		sv := c.serve()
+		nh := &host{variant: v, name: h.name, label: h.label, timeout: c.healthTimeout(pv)}
+		p, err := c.preparedPipeline(ctx, sv, f, doc, pv)
+		if err == nil {
+			err = c.startHost(ctx, sv, f, p, pv, nh)
+		}
+		if err != nil {
+			c.Logger.Error("endpoint: restart host", "endpoint", f.name, "host", h.name, "err", err)
 			return
 		}
-		if err := sv.WaitHealthy(ctx, nh.id, nh.url, nh.name, c.HealthTimeout); err != nil {
-			c.Logger.Error("endpoint: restarted container unhealthy", "endpoint", f.name, "host", h.name, "err", err)
-			return
+		if err := c.waitHealthy(ctx, sv, []*host{nh}); err != nil {
+			c.Logger.Error("endpoint: restarted host unhealthy", "endpoint", f.name, "host", h.name, "err", err)
+			c.stopHosts(ctx, f, []*host{nh}, 0)
 		}
-		v.addHost(nh)
 	}
 }
 

@@ -27,6 +27,7 @@ const (
 const (
 	hdrCustomAttributes = "X-Amzn-Sagemaker-Custom-Attributes"
 	hdrTargetVariant    = "X-Amzn-Sagemaker-Target-Variant"
+	hdrTargetContainer  = "X-Amzn-Sagemaker-Target-Container-Hostname"
 	hdrInferenceID      = "X-Amzn-Sagemaker-Inference-Id"
 	hdrInvokedVariant   = "X-Amzn-Invoked-Production-Variant"
 	hdrMetering         = "X-Amzn-Inference-Metering"
@@ -34,8 +35,7 @@ const (
 
 // unsupportedHeaders name InvokeEndpoint features Wharf rejects.
 var unsupportedHeaders = []string{
-	"X-Amzn-SageMaker-Target-Model", "X-Amzn-SageMaker-Target-Container-Hostname",
-	"X-Amzn-SageMaker-Enable-Explanations", "X-Amzn-SageMaker-Inference-Component",
+	"X-Amzn-SageMaker-Target-Model", "X-Amzn-SageMaker-Enable-Explanations", "X-Amzn-SageMaker-Inference-Component",
 	"X-Amzn-SageMaker-Session-Id",
 }
 
@@ -72,7 +72,10 @@ func writeJSONError(w http.ResponseWriter, status int, code string, body map[str
 
 // Invoke serves InvokeEndpoint for an authenticated account (api.md §10):
 // it picks a variant by weight (or X-Amzn-SageMaker-Target-Variant), then
-// the host with the fewest requests in flight, and relays the request.
+// the host with the fewest requests in flight, and relays the request
+// through the host's containers: all of them in order (a serial pipeline;
+// most models have one), each 2xx response becoming the next request, or in
+// Direct mode the one X-Amzn-SageMaker-Target-Container-Hostname names.
 func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, name string) {
 	w.Header().Set("x-amzn-RequestId", awsapi.NewRequestID())
 	if r.Method != http.MethodPost {
@@ -93,6 +96,11 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 	}
 	if id := r.Header.Get(hdrInferenceID); len(id) > 64 {
 		WriteError(w, http.StatusBadRequest, "ValidationError", "InferenceId must be 1-64 characters.")
+		return
+	}
+	target := r.Header.Get(hdrTargetContainer)
+	if len(target) > 63 {
+		WriteError(w, http.StatusBadRequest, "ValidationError", "TargetContainerHostname must be at most 63 characters.")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
@@ -127,51 +135,92 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 	}
 	defer h.inflight.Add(-1)
 
+	// chain is the containers the request passes through; first is the
+	// position of chain[0] in the host.
+	chain, first := h.containers, 0
+	switch {
+	case v.direct && target == "":
+		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Endpoint %s serves a multi-container model in Direct mode: name the container with TargetContainerHostname.", name))
+		return
+	case v.direct:
+		first = -1
+		for i, ct := range h.containers {
+			if strings.EqualFold(ct.Name, target) {
+				chain, first = h.containers[i:i+1], i
+				break
+			}
+		}
+		if first < 0 {
+			WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("The container hostname %q does not exist on endpoint %s variant %s.", target, name, v.name))
+			return
+		}
+	case target != "":
+		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Endpoint %s is not configured for direct invocation (InferenceExecutionConfig.Mode Direct); TargetContainerHostname is not allowed.", name))
+		return
+	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), InvokeTimeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/invocations", bytes.NewReader(body))
-	for _, k := range []string{"Content-Type", "Accept", hdrCustomAttributes} {
-		if val := r.Header.Get(k); val != "" {
-			req.Header.Set(k, val)
+	ctype, accept, attrs := r.Header.Get("Content-Type"), r.Header.Get("Accept"), r.Header.Get(hdrCustomAttributes)
+	var outAttrs string
+	for i, ct := range chain {
+		last := i == len(chain)-1
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ct.URL+"/invocations", bytes.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
 		}
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		if r.Context().Err() != nil {
-			return // the client went away
+		// Accept is what the client wants back: only the last container
+		// produces that; the ones before produce what their successor reads.
+		if last && accept != "" {
+			req.Header.Set("Accept", accept)
 		}
-		msg := "Your invocation timed out while waiting for a response from container primary."
-		if !errors.Is(err, context.DeadlineExceeded) {
-			msg = "Could not get a response from container primary: " + err.Error()
+		if attrs != "" {
+			req.Header.Set(hdrCustomAttributes, attrs)
 		}
-		c.modelError(w, f, 0, msg, "")
-		return
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayloadBytes+1))
-	if err != nil {
-		c.modelError(w, f, 0, "Reading the response of container primary failed: "+err.Error(), "")
-		return
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		c.modelError(w, f, resp.StatusCode, "", string(out))
-		return
-	}
-	if len(out) > MaxPayloadBytes {
-		c.modelError(w, f, resp.StatusCode, fmt.Sprintf("The response of container primary exceeds %d bytes.", MaxPayloadBytes), "")
-		return
+		resp, err := h.client.Do(req)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			msg := "Your invocation timed out while waiting for a response from container " + ct.Name + "."
+			if !errors.Is(err, context.DeadlineExceeded) {
+				msg = "Could not get a response from container " + ct.Name + ": " + err.Error()
+			}
+			c.modelError(w, f, h, first+i, 0, msg, "")
+			return
+		}
+		out, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayloadBytes+1))
+		resp.Body.Close()
+		if err != nil {
+			c.modelError(w, f, h, first+i, 0, "Reading the response of container "+ct.Name+" failed: "+err.Error(), "")
+			return
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			c.modelError(w, f, h, first+i, resp.StatusCode, "", string(out))
+			return
+		}
+		if len(out) > MaxPayloadBytes {
+			msg := fmt.Sprintf("The response of container %s exceeds %d bytes.", ct.Name, MaxPayloadBytes)
+			if !last {
+				msg = fmt.Sprintf("Container %s answered %d, but its response, the request to container %s, exceeds the %d-byte payload limit.",
+					ct.Name, resp.StatusCode, chain[i+1].Name, MaxPayloadBytes)
+			}
+			c.modelError(w, f, h, first+i, resp.StatusCode, msg, "")
+			return
+		}
+		body, ctype, outAttrs = out, resp.Header.Get("Content-Type"), resp.Header.Get(hdrCustomAttributes)
 	}
 	hd := w.Header()
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		hd.Set("Content-Type", ct)
+	if ctype != "" {
+		hd.Set("Content-Type", ctype)
 	}
-	if a := resp.Header.Get(hdrCustomAttributes); a != "" {
-		hd.Set(hdrCustomAttributes, a)
+	if outAttrs != "" {
+		hd.Set(hdrCustomAttributes, outAttrs)
 	}
 	hd.Set(hdrInvokedVariant, v.name)
-	hd.Set("Content-Length", strconv.Itoa(len(out)))
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(out)
+	w.Write(body)
 }
 
 // route picks the variant and host of a request, the host's in-flight
@@ -200,9 +249,9 @@ func (c *Controller) route(account, name, target string) (*fleet, *variant, *hos
 	}
 }
 
-// modelError answers ModelError (424) for a container failure; status 0
-// means no response (timeout or connection failure).
-func (c *Controller) modelError(w http.ResponseWriter, f *fleet, status int, msg, original string) {
+// modelError answers ModelError (424) for a failure of container i of h;
+// status 0 means no response (timeout or connection failure).
+func (c *Controller) modelError(w http.ResponseWriter, f *fleet, h *host, i, status int, msg, original string) {
 	code, kind := "SERVER_ERROR_FROM_MODEL", "server"
 	if status >= 400 && status < 500 {
 		code, kind = "CLIENT_ERROR_FROM_MODEL", "client"
@@ -211,11 +260,11 @@ func (c *Controller) modelError(w http.ResponseWriter, f *fleet, status int, msg
 	if msg == "" {
 		msg = original
 	}
-	message := fmt.Sprintf("Received %s error (%d) from primary with message %q. See https://%s.console.aws.amazon.com/cloudwatch/home?region=%s#logEventViewer:group=%s in account %s for more information.",
-		kind, status, msg, c.Region, c.Region, group, f.account)
+	message := fmt.Sprintf("Received %s error (%d) from %s with message %q. See https://%s.console.aws.amazon.com/cloudwatch/home?region=%s#logEventViewer:group=%s in account %s for more information.",
+		kind, status, h.containers[i].Name, msg, c.Region, c.Region, group, f.account)
 	writeJSONError(w, http.StatusFailedDependency, "ModelError", map[string]any{
 		"ErrorCode": code, "Message": message, "OriginalStatusCode": status, "OriginalMessage": original,
-		"LogStreamArn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", c.Region, f.account, group),
+		"LogStreamArn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", c.Region, f.account, group, h.streams[i]),
 	})
 }
 

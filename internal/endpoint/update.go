@@ -35,17 +35,19 @@ func (c *Controller) update(ctx context.Context, f *fleet, doc *sagemaker.Endpoi
 	p := doc.Pending
 	nf := &fleet{account: f.account, name: f.name, arn: f.arn, workDir: f.workDir, network: f.network,
 		followers: f.followers, gen: f.gen + 1}
-	for _, pv := range p.Config.ProductionVariants {
-		nf.variants = append(nf.variants, newVariant(aws.ToString(pv.VariantName), float64(aws.ToFloat32(pv.InitialVariantWeight))))
-	}
+	nf.variants = newVariants(p.Config, p.Models)
 	ndoc := &sagemaker.EndpointDoc{Endpoint: doc.Endpoint, Config: p.Config, Models: p.Models, Generation: nf.gen}
 	sv := c.serve()
 	var started []*host
 	var err error
 	for vi, pv := range p.Config.ProductionVariants {
+		var pl *transform.Pipeline
+		if err == nil {
+			pl, err = c.preparedPipeline(ctx, sv, nf, ndoc, pv)
+		}
 		for i := 1; i <= int(aws.ToInt32(pv.InitialInstanceCount)) && err == nil; i++ {
 			h := newHost(nf, nf.variants[vi], i)
-			if err = c.startHost(ctx, sv, nf, ndoc, pv, h); err == nil {
+			if err = c.startHost(ctx, sv, nf, pl, pv, h); err == nil {
 				h.timeout = c.healthTimeout(pv)
 				started = append(started, h)
 			}
@@ -110,8 +112,8 @@ func (c *Controller) update(ctx context.Context, f *fleet, doc *sagemaker.Endpoi
 	return nf
 }
 
-// waitHealthy waits until every host answers /ping and adds each to its
-// variant once it does.
+// waitHealthy waits until every container of every host answers /ping and
+// adds each host to its variant once all of its containers do.
 func (c *Controller) waitHealthy(ctx context.Context, sv *transform.Serve, hosts []*host) error {
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
@@ -119,7 +121,7 @@ func (c *Controller) waitHealthy(ctx context.Context, sv *transform.Serve, hosts
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = sv.WaitHealthy(ctx, h.id, h.url, h.variant.name+"/"+h.name, h.timeout)
+			errs[i] = sv.WaitHostHealthy(ctx, h.containers, h.variant.name+"/"+h.name, h.timeout)
 			if errs[i] == nil {
 				h.variant.addHost(h)
 			}
@@ -153,20 +155,28 @@ func (c *Controller) drain(hosts []*host) {
 func (c *Controller) stopHosts(ctx context.Context, f *fleet, hosts []*host, grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, h := range hosts {
-		if h.id == "" {
+		if len(h.containers) == 0 {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if grace > 0 {
-				if err := c.Runtime.Stop(ctx, h.id, grace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
-					c.Logger.Warn("endpoint: stop container", "endpoint", f.name, "err", err)
-				}
+			var cwg sync.WaitGroup
+			for _, ct := range h.containers {
+				cwg.Add(1)
+				go func() {
+					defer cwg.Done()
+					if grace > 0 {
+						if err := c.Runtime.Stop(ctx, ct.ID, grace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+							c.Logger.Warn("endpoint: stop container", "endpoint", f.name, "err", err)
+						}
+					}
+					if err := c.Runtime.Remove(ctx, ct.ID); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+						c.Logger.Warn("endpoint: remove container", "endpoint", f.name, "err", err)
+					}
+				}()
 			}
-			if err := c.Runtime.Remove(ctx, h.id); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
-				c.Logger.Warn("endpoint: remove container", "endpoint", f.name, "err", err)
-			}
+			cwg.Wait()
 			os.RemoveAll(filepath.Join(f.workDir, h.label))
 			if h.client != nil {
 				h.client.CloseIdleConnections()
@@ -234,13 +244,13 @@ func (c *Controller) scale(ctx context.Context, f *fleet, doc *sagemaker.Endpoin
 				used[h.name] = true
 			}
 			var started []*host
-			var err error
+			pl, err := c.preparedPipeline(ctx, sv, f, doc, pv)
 			for i := 1; len(have)+len(started) < n && err == nil; i++ {
 				h := newHost(f, v, i)
 				if used[h.name] {
 					continue
 				}
-				if err = c.startHost(ctx, sv, f, doc, pv, h); err == nil {
+				if err = c.startHost(ctx, sv, f, pl, pv, h); err == nil {
 					h.timeout = c.healthTimeout(pv)
 					started = append(started, h)
 				}

@@ -18,11 +18,10 @@ import (
 const ConformanceVersion = "v0.0.0-20260831232431-97274622c111"
 
 // conformanceEnv configures the suite for this registry. Everything the
-// spec's push, pull, content discovery and content management categories
-// need runs; the data sets switched off are features distribution/v3.1.2
-// does not have:
-//   - OCI_API_REFERRER, OCI_DATA_SUBJECT*, OCI_DATA_*_LIST with subjects:
-//     the referrers API (OCI 1.1) is not implemented;
+// spec's push, pull, content discovery (tag list and referrers, the latter
+// served by Wharf in front of distribution) and content management
+// categories need runs; the data sets switched off are features
+// distribution/v3.1.2 does not have:
 //   - OCI_DATA_SHA512: blobs and manifests are sha256 only;
 //   - OCI_DATA_NONDISTRIBUTABLE: foreign layer URLs are refused (no
 //     manifest URL allow-list is configured);
@@ -42,10 +41,10 @@ var conformanceEnv = []string{
 	"OCI_API_TAGS_LIST=true",
 	"OCI_API_BLOBS_UPLOAD_CANCEL=true",
 	"OCI_API_BLOBS_MOUNT_ANONYMOUS=false",
-	"OCI_API_REFERRER=false",
-	"OCI_DATA_SUBJECT=false",
-	"OCI_DATA_SUBJECT_MISSING=false",
-	"OCI_DATA_SUBJECT_LIST=false",
+	"OCI_API_REFERRER=true",
+	"OCI_DATA_SUBJECT=true",
+	"OCI_DATA_SUBJECT_MISSING=true",
+	"OCI_DATA_SUBJECT_LIST=true",
 	"OCI_DATA_SHA512=false",
 	"OCI_DATA_NONDISTRIBUTABLE=false",
 }

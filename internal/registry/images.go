@@ -285,11 +285,17 @@ func (rg *Registry) DeleteImage(ctx context.Context, repoName, dgst string) erro
 	if err != nil {
 		return err
 	}
+	subject := rg.subjectOf(ctx, repoName, d)
 	if err := ms.Delete(ctx, d); err != nil {
 		if isNotFound(err) {
 			return ErrImageNotFound
 		}
 		return err
+	}
+	if subject != "" {
+		if err := rg.unindexReferrer(ctx, repoName, subject, d); err != nil {
+			return err
+		}
 	}
 	ts := repo.Tags(ctx)
 	tags, err := ts.Lookup(ctx, v1.Descriptor{Digest: d})
@@ -304,15 +310,15 @@ func (rg *Registry) DeleteImage(ctx context.Context, repoName, dgst string) erro
 	return nil
 }
 
-// DeleteRepositoryContent removes a repository's manifests, tags, blob links
-// and uploads from storage, leaving repositories nested under its name
+// DeleteRepositoryContent removes a repository's manifests, tags, blob links,
+// referrers index and uploads from storage, leaving repositories nested under its name
 // alone (distribution's own Remove would delete those too). Blobs stay until
 // garbage collection.
 func (rg *Registry) DeleteRepositoryContent(ctx context.Context, repoName string) error {
 	if !ValidRepositoryName(repoName) {
 		return fmt.Errorf("registry: invalid repository name %q", repoName)
 	}
-	for _, sub := range []string{"_manifests", "_layers", "_uploads"} {
+	for _, sub := range []string{"_manifests", "_layers", referrersDir, "_uploads"} {
 		err := rg.driver.Delete(ctx, path.Join(repositoriesRoot, repoName, sub))
 		var pnf storagedriver.PathNotFoundError
 		if err != nil && !errors.As(err, &pnf) {

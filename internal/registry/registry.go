@@ -15,10 +15,54 @@
 //   - serves the catalog itself, listing only the caller's repositories;
 //   - refuses to move an existing tag of a repository whose tags are
 //     immutable (ECR imageTagMutability);
-//   - reports each successful manifest push to Config.OnPush.
+//   - reports each successful manifest push to Config.OnPush;
+//   - serves the OCI 1.1 referrers API, which distribution v3.1.2 lacks.
 //
 // Ownership records live in a RepoStore (by default JSON objects in the
 // object store, see NewBlobRepoStore).
+//
+// # Referrers
+//
+// A manifest PUT whose OCI manifest or index has a subject first writes an
+// index entry, <repository>/_referrers/<subject>/<manifest> in the storage
+// layout (the descriptor the API lists: media type, size, artifactType,
+// annotations), then passes the PUT on and answers OCI-Subject. Listing
+// skips entries whose manifest is not in the repository (a failed push, a
+// deletion racing the listing); manifest deletion removes the entry, and
+// garbage collection removes stale entries and re-creates missing ones.
+//
+// # Garbage collection
+//
+// distribution's own MarkAndSweep needs a read-only registry. GarbageCollect
+// runs while pushes are served: it marks what every manifest revision of
+// every repository references (config, layers, index children, subject,
+// recursively) and removes blobs that are unmarked and old: their data and
+// every repository link to them were written more than the grace period
+// ago. The race it must win is a push that finds an old unreferenced blob
+// already present (blob HEAD, mount, or an upload whose content exists) and
+// then puts a manifest referencing it while the collector sweeps. Two
+// mechanisms close it:
+//
+//   - In process, a guard (gcGuard): requests that make content live hold a
+//     read lock and, while a collection runs, note the digests involved; the
+//     collector deletes in small batches under the write lock, after marking
+//     the noted digests and what they reference. A manifest PUT holds the
+//     lock across distribution's verification of its blobs and the write of
+//     its link, so it either completes before a batch (and its blobs are
+//     marked) or starts after it and is refused with MANIFEST_BLOB_UNKNOWN,
+//     never stored over a deleted blob. Starting a collection waits for the
+//     requests in flight, so pushes that noted nothing are visible to its
+//     listing.
+//   - Across time, timestamps in storage: a blob HEAD that finds the
+//     repository's link older than five minutes rewrites it, a mount or an
+//     upload writes a new link, so a push started before the collection
+//     keeps its blobs young for the grace period (default one hour). This
+//     also protects pushes served by another node sharing the storage,
+//     where the lock does not reach; the collector re-reads a candidate's
+//     links just before deleting it.
+//
+// Uploads with no write for the grace period are purged too (distribution's
+// own purger also runs, for uploads older than a week).
 package registry
 
 import (
@@ -27,6 +71,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -113,6 +158,11 @@ type Registry struct {
 	tokenKey        []byte
 	challengeHeader string
 	tagLocks        [64]sync.Mutex
+	createLocks     [64]sync.Mutex
+	gc              gcGuard
+	uploads         uploadLocks
+	gcHook          func(stage string) // tests: called between a collection's phases
+	linkRefreshAge  time.Duration
 }
 
 // New builds a registry. Close it when done.
@@ -147,6 +197,7 @@ func New(ctx context.Context, cfg Config) (rg *Registry, err error) {
 		driver:          drv,
 		tokenKey:        subkey(key, "wharf registry: ECR authorization token"),
 		challengeHeader: basicChallenge(cfg.Realm),
+		linkRefreshAge:  linkRefreshAge,
 	}
 	if rg.repos == nil {
 		rg.repos = NewBlobRepoStore(cfg.Blobs)
@@ -224,6 +275,10 @@ func (rg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var match mux.RouteMatch
 	if !routes.Match(r, &match) || match.Route == nil {
+		if name, ref, ok := referrersPath(r.URL.Path); ok {
+			rg.serveReferrers(w, r.WithContext(ctx), id, name, ref)
+			return
+		}
 		// distribution answers 404 (or redirects /v2 to /v2/).
 		rg.app.ServeHTTP(w, r.WithContext(withGrant(ctx, &grant{user: user})))
 		return
@@ -250,10 +305,12 @@ func (rg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g := &grant{user: user, repos: []string{name}}
 
+	var mount digest.Digest
 	if route == v2.RouteNameBlobUpload && r.Method == http.MethodPost {
 		if from := r.URL.Query().Get("from"); from != "" {
 			if rg.owns(ctx, id, from) {
 				g.repos = append(g.repos, from)
+				mount, _ = digest.Parse(r.URL.Query().Get("mount"))
 			} else {
 				// Not the caller's: start a normal upload instead of
 				// mounting (the spec's fallback), revealing nothing.
@@ -264,38 +321,197 @@ func (rg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ctx = withGrant(ctx, g)
+	r = r.WithContext(withGrant(ctx, g))
+	if route == v2.RouteNameBlobUploadChunk {
+		defer rg.uploads.use(match.Vars["uuid"])()
+	}
 
-	if route != v2.RouteNameManifest || r.Method != http.MethodPut {
-		rg.app.ServeHTTP(w, r.WithContext(ctx))
+	// Requests that make content live hold the garbage collector's guard
+	// (see gcGuard).
+	switch {
+	case route == v2.RouteNameManifest && r.Method == http.MethodPut:
+		rg.putManifest(w, r, id, repo, match.Vars["reference"])
+	case route == v2.RouteNameManifest && r.Method == http.MethodDelete:
+		rg.deleteManifest(w, r, name, match.Vars["reference"])
+	case route == v2.RouteNameManifest && r.Method == http.MethodHead:
+		d, err := digest.Parse(match.Vars["reference"])
+		if err != nil {
+			rg.app.ServeHTTP(w, r)
+			return
+		}
+		release := rg.gc.hold(d)
+		defer release()
+		rg.app.ServeHTTP(w, r)
+	case route == v2.RouteNameBlob && r.Method == http.MethodHead:
+		d, err := digest.Parse(match.Vars["digest"])
+		if err != nil {
+			rg.app.ServeHTTP(w, r)
+			return
+		}
+		release := rg.gc.hold(d)
+		defer release()
+		rec := &statusWriter{ResponseWriter: w}
+		rg.app.ServeHTTP(rec, r)
+		if rec.status == http.StatusOK {
+			rg.refreshLayerLink(r.Context(), name, d)
+		}
+	case mount != "":
+		release := rg.gc.hold(mount)
+		defer release()
+		rg.app.ServeHTTP(w, r)
+	case route == v2.RouteNameBlobUploadChunk && r.Method == http.MethodPut:
+		// The upload completes once the body is in: hold the guard from
+		// then on (not while a large body streams in).
+		d, _ := digest.Parse(r.URL.Query().Get("digest"))
+		body := &onEOF{ReadCloser: r.Body}
+		release := func() {}
+		body.fn = func() { release = rg.gc.hold(d) }
+		r.Body = body
+		defer func() { release() }()
+		rg.app.ServeHTTP(w, r)
+	default:
+		rg.app.ServeHTTP(w, r)
+	}
+}
+
+// putManifest handles a manifest push: it enforces tag immutability, keeps
+// the referrers index, answers OCI-Subject and reports success.
+func (rg *Registry) putManifest(w http.ResponseWriter, r *http.Request, id awsapi.Identity, repo Repository, ref string) {
+	ctx := r.Context()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestBytes+1))
+	if err != nil {
+		_ = errcode.ServeJSON(w, errcode.ErrorCodeManifestInvalid.WithDetail(err.Error()))
 		return
 	}
-
-	// Manifest push: enforce tag immutability, report success.
-	ref := match.Vars["reference"]
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 	tag := ""
-	if _, err := digest.Parse(ref); err != nil {
+	alg := digest.Canonical
+	if d, err := digest.Parse(ref); err != nil {
 		tag = ref
+	} else {
+		alg = d.Algorithm()
 	}
 	if tag != "" && repo.TagImmutable(tag) {
-		unlock, ok := rg.checkImmutableTag(ctx, w, r, repo, tag)
+		unlock, ok := rg.checkImmutableTag(ctx, w, repo, tag, body)
 		if !ok {
 			return
 		}
 		defer unlock()
 	}
-	rec := &statusWriter{ResponseWriter: w}
-	rg.app.ServeHTTP(rec, r.WithContext(ctx))
-	if rec.status == http.StatusCreated && rg.cfg.OnPush != nil {
+	dg := alg.FromBytes(body)
+	contentType := r.Header.Get("Content-Type")
+	live := []digest.Digest{dg}
+	var doc ociDoc
+	var subject digest.Digest
+	if len(body) <= maxManifestBytes && json.Unmarshal(body, &doc) == nil {
+		live = append(live, doc.references()...)
+		subject, _ = doc.subject(contentType)
+	}
+	release := rg.gc.hold(live...)
+	defer release()
+	// The index entry is written first, so a crash cannot leave a referrer
+	// that is not listed; entries of pushes that failed are skipped when
+	// listing and removed by garbage collection.
+	if subject != "" {
+		desc := doc.referrerDescriptor(contentType, dg, int64(len(body)))
+		if err := rg.indexReferrer(ctx, repo.Name, subject, desc); err != nil {
+			rg.log.ErrorContext(ctx, "registry: index referrer", "repository", repo.Name, "digest", dg, "err", err)
+			_ = errcode.ServeJSON(w, errcode.ErrorCodeUnknown)
+			return
+		}
+	}
+	rec := &statusWriter{ResponseWriter: w, onHeader: func(h http.Header, code int) {
+		if code == http.StatusCreated && subject != "" {
+			h.Set("OCI-Subject", subject.String())
+		}
+	}}
+	rg.app.ServeHTTP(rec, r)
+	release()
+	if rec.status != http.StatusCreated {
+		if subject != "" {
+			if ok, err := rg.hasRevision(ctx, repo.Name, dg); err == nil && !ok {
+				_ = rg.unindexReferrer(ctx, repo.Name, subject, dg)
+			}
+		}
+		return
+	}
+	if rg.cfg.OnPush != nil {
 		rg.cfg.OnPush(context.WithoutCancel(ctx), PushEvent{
 			AccountID:  id.AccountID,
-			Repository: name,
+			Repository: repo.Name,
 			Digest:     rec.Header().Get("Docker-Content-Digest"),
 			Tag:        tag,
-			MediaType:  r.Header.Get("Content-Type"),
+			MediaType:  contentType,
 			ScanOnPush: repo.ScanOnPush,
 		})
 	}
+}
+
+// deleteManifest handles a manifest DELETE, dropping the manifest's
+// referrers index entry when it goes.
+func (rg *Registry) deleteManifest(w http.ResponseWriter, r *http.Request, name, ref string) {
+	ctx := r.Context()
+	d, err := digest.Parse(ref)
+	if err != nil {
+		rg.app.ServeHTTP(w, r) // deletes a tag
+		return
+	}
+	subject := rg.subjectOf(ctx, name, d)
+	rec := &statusWriter{ResponseWriter: w}
+	rg.app.ServeHTTP(rec, r)
+	if rec.status == http.StatusAccepted && subject != "" {
+		if err := rg.unindexReferrer(ctx, name, subject, d); err != nil {
+			rg.log.WarnContext(ctx, "registry: unindex referrer", "repository", name, "digest", d, "err", err)
+		}
+	}
+}
+
+// subjectOf returns a stored manifest's subject, or "".
+func (rg *Registry) subjectOf(ctx context.Context, repoName string, d digest.Digest) digest.Digest {
+	repo, err := rg.repository(ctx, repoName)
+	if err != nil {
+		return ""
+	}
+	img, _, err := rg.manifest(ctx, repo, d)
+	if err != nil || img.Subject == "" {
+		return ""
+	}
+	s, err := digest.Parse(img.Subject)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// refreshLayerLink rewrites a repository's link to a blob if it is older
+// than linkRefreshAge: a push that found the blob there keeps it young for
+// garbage collection until its manifest arrives.
+func (rg *Registry) refreshLayerLink(ctx context.Context, repoName string, d digest.Digest) {
+	key := layerLinkKey(repoName, d)
+	info, err := rg.cfg.Blobs.Head(ctx, Bucket, key)
+	if err != nil || time.Since(info.ModTime) < rg.linkRefreshAge {
+		return
+	}
+	link := []byte(d.String())
+	if _, err := rg.cfg.Blobs.Put(ctx, Bucket, key, bytes.NewReader(link), blob.PutOptions{Size: int64(len(link))}); err != nil {
+		rg.log.WarnContext(ctx, "registry: refresh layer link", "repository", repoName, "digest", d, "err", err)
+	}
+}
+
+// onEOF calls fn once, when the body has been read to its end.
+type onEOF struct {
+	io.ReadCloser
+	fn   func()
+	done bool
+}
+
+func (b *onEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.fn()
+	}
+	return n, err
 }
 
 // errDenied answers access to another account's repository. Its message
@@ -333,8 +549,13 @@ func (rg *Registry) authorize(ctx context.Context, w http.ResponseWriter, id aws
 }
 
 // CreateRepository records a new repository (ErrRepositoryExists if the
-// name is taken) and clears any content a deleted repository of the same
-// name left in storage, so a new owner never sees it.
+// name is taken), first clearing any content a deleted repository of the
+// same name left in storage, so a new owner never sees it. The clearing
+// must come before the record: once the record exists, the owner's other
+// requests (docker pushes layers in parallel, each of which may be the one
+// that creates the repository) start uploads that clearing would destroy.
+// A per-name lock keeps two creators in this process from clearing after
+// each other's record.
 func (rg *Registry) CreateRepository(ctx context.Context, repo Repository) error {
 	if !ValidRepositoryName(repo.Name) {
 		return fmt.Errorf("registry: invalid repository name %q", repo.Name)
@@ -342,10 +563,25 @@ func (rg *Registry) CreateRepository(ctx context.Context, repo Repository) error
 	if repo.ImageTagMutability == "" {
 		repo.ImageTagMutability = Mutable
 	}
-	if err := rg.repos.CreateRepository(ctx, repo); err != nil {
+	mu := rg.lockFor(&rg.createLocks, repo.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := rg.repos.GetRepository(ctx, repo.Name); err == nil {
+		return ErrRepositoryExists
+	} else if !errors.Is(err, ErrRepositoryNotFound) {
 		return err
 	}
-	return rg.DeleteRepositoryContent(ctx, repo.Name)
+	if err := rg.DeleteRepositoryContent(ctx, repo.Name); err != nil {
+		return err
+	}
+	return rg.repos.CreateRepository(ctx, repo)
+}
+
+// lockFor returns the lock of locks that key hashes to.
+func (rg *Registry) lockFor(locks *[64]sync.Mutex, key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &locks[h.Sum32()%uint32(len(locks))]
 }
 
 // DeleteRepository removes a repository's content and then its record.
@@ -365,19 +601,11 @@ func (rg *Registry) owns(ctx context.Context, id awsapi.Identity, name string) b
 	return err == nil && repo.AccountID == id.AccountID
 }
 
-// checkImmutableTag refuses a manifest PUT that would move an existing
-// immutable tag to different content. On success it returns with the tag's
-// lock held (so a concurrent push cannot slip in) and the body restored.
-func (rg *Registry) checkImmutableTag(ctx context.Context, w http.ResponseWriter, r *http.Request, repo Repository, tag string) (func(), bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestBytes+1))
-	if err != nil {
-		_ = errcode.ServeJSON(w, errcode.ErrorCodeManifestInvalid.WithDetail(err.Error()))
-		return nil, false
-	}
-	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-	h := fnv.New32a()
-	h.Write([]byte(repo.Name + ":" + tag))
-	mu := &rg.tagLocks[h.Sum32()%uint32(len(rg.tagLocks))]
+// checkImmutableTag refuses a manifest PUT (of body) that would move an
+// existing immutable tag to different content. On success it returns with
+// the tag's lock held, so a concurrent push cannot slip in.
+func (rg *Registry) checkImmutableTag(ctx context.Context, w http.ResponseWriter, repo Repository, tag string, body []byte) (func(), bool) {
+	mu := rg.lockFor(&rg.tagLocks, repo.Name+":"+tag)
 	mu.Lock()
 	current, err := rg.ResolveTag(ctx, repo.Name, tag)
 	switch {
@@ -464,22 +692,27 @@ func cloneWithQuery(r *http.Request, q url.Values) *http.Request {
 	return r2
 }
 
-// statusWriter records the status code written.
+// statusWriter records the status code written; onHeader, if set, may add
+// headers once the status is known.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onHeader func(h http.Header, code int)
 }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		if s.onHeader != nil {
+			s.onHeader(s.Header(), code)
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }

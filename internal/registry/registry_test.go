@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -484,4 +486,31 @@ func assertNoFiles(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// The first push to a new name creates the repository from whichever of
+// the client's parallel layer uploads comes first; the others' uploads must
+// survive that (creation once cleared storage after the record existed and
+// destroyed uploads already started).
+func TestFirstPushParallelUploads(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, keyA, secretA)
+	for i := range 10 {
+		repo := fmt.Sprintf("fresh/repo-%d", i)
+		var wg sync.WaitGroup
+		codes := make([]int, 8)
+		for j := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[j] = c.pushBlob(repo, []byte(fmt.Sprintf("layer %d of %s", j, repo))).StatusCode
+			}()
+		}
+		wg.Wait()
+		for j, code := range codes {
+			if code != http.StatusCreated {
+				t.Fatalf("%s: upload %d answered %d", repo, j, code)
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -30,8 +31,10 @@ type ImageChecker func(ctx context.Context, account, ref string) (pinned string,
 // lifecycle of their own: transform jobs and endpoints read them when they start.
 //
 // VpcConfig is accepted and ignored: Wharf containers never join a customer
-// VPC (see docs). Serial inference pipelines (more than one container) and
-// ModelPackageName are not supported yet.
+// VPC (see docs). Containers holds 1–15 containers: a serial inference
+// pipeline (InferenceExecutionConfig.Mode Serial, the default) or, in Direct
+// mode, a multi-container model whose invocations name one container.
+// ModelPackageName is not supported yet.
 func (s *Service) CreateModel(ctx context.Context, in *sm.CreateModelInput) (*sm.CreateModelOutput, error) {
 	id, err := caller(ctx)
 	if err != nil {
@@ -44,8 +47,7 @@ func (s *Service) CreateModel(ctx context.Context, in *sm.CreateModelInput) (*sm
 	if !modelNameRE.MatchString(name) {
 		return nil, validationError("1 validation error detected: Value '%s' at 'modelName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$", name)
 	}
-	container, err := s.checkModel(ctx, id.AccountID, in)
-	if err != nil {
+	if err := s.checkModel(ctx, id.AccountID, in); err != nil {
 		return nil, err
 	}
 	arn := s.arn(id.AccountID, TypeModel, name)
@@ -53,7 +55,7 @@ func (s *Service) CreateModel(ctx context.Context, in *sm.CreateModelInput) (*sm
 	doc := sm.DescribeModelOutput{
 		ModelName:                in.ModelName,
 		ModelArn:                 aws.String(arn),
-		PrimaryContainer:         container,
+		PrimaryContainer:         in.PrimaryContainer,
 		InferenceExecutionConfig: in.InferenceExecutionConfig,
 		ExecutionRoleArn:         in.ExecutionRoleArn,
 		VpcConfig:                in.VpcConfig,
@@ -61,7 +63,7 @@ func (s *Service) CreateModel(ctx context.Context, in *sm.CreateModelInput) (*sm
 		EnableNetworkIsolation:   aws.Bool(aws.ToBool(in.EnableNetworkIsolation)),
 	}
 	if len(in.Containers) > 0 {
-		doc.PrimaryContainer, doc.Containers = nil, in.Containers
+		doc.Containers = in.Containers
 	}
 	err = s.create(ctx, store.Resource{
 		Account: id.AccountID, Type: TypeModel, Name: name, ARN: arn, Status: "Created", Created: now, Modified: now,
@@ -77,71 +79,136 @@ func (s *Service) CreateModel(ctx context.Context, in *sm.CreateModelInput) (*sm
 
 var modelNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
-// checkModel applies the checks beyond the shape model and returns the
-// model's one container.
-func (s *Service) checkModel(ctx context.Context, account string, in *sm.CreateModelInput) (*types.ContainerDefinition, error) {
+// Limits of CreateModel's Containers.
+const (
+	maxContainers = 15
+	// maxEnvBytes bounds the keys and values of all containers' Environment maps together.
+	maxEnvBytes = 32 << 10
+)
+
+// checkModel applies the checks beyond the shape model to the model's
+// containers (PrimaryContainer, or each of Containers) and pins each image
+// to its digest in place.
+func (s *Service) checkModel(ctx context.Context, account string, in *sm.CreateModelInput) error {
 	if len(aws.ToString(in.ModelName)) > 63 {
-		return nil, validationError("1 validation error detected: Value '%s' at 'modelName' failed to satisfy constraint: Member must have length less than or equal to 63", aws.ToString(in.ModelName))
+		return validationError("1 validation error detected: Value '%s' at 'modelName' failed to satisfy constraint: Member must have length less than or equal to 63", aws.ToString(in.ModelName))
 	}
-	c := in.PrimaryContainer
-	member := "primaryContainer"
 	switch {
-	case c != nil && len(in.Containers) > 0:
-		return nil, validationError("Specify either PrimaryContainer or Containers, not both.")
-	case len(in.Containers) > 1:
-		return nil, validationError("Containers: serial inference pipelines are not supported yet; give exactly one container.")
-	case len(in.Containers) == 1:
-		c, member = &in.Containers[0], "containers.1.member"
-	case c == nil:
-		return nil, validationError("Either PrimaryContainer or Containers must be specified.")
+	case in.PrimaryContainer != nil && len(in.Containers) > 0:
+		return validationError("Specify either PrimaryContainer or Containers, not both.")
+	case in.PrimaryContainer == nil && len(in.Containers) == 0:
+		return validationError("Either PrimaryContainer or Containers must be specified.")
+	case len(in.Containers) > maxContainers:
+		return validationError("1 validation error detected: Value at 'containers' failed to satisfy constraint: Member must have length less than or equal to %d", maxContainers)
+	}
+	direct := false
+	if iec := in.InferenceExecutionConfig; iec != nil {
+		switch iec.Mode {
+		case "":
+			return validationError("1 validation error detected: Value null at 'inferenceExecutionConfig.mode' failed to satisfy constraint: Member must not be null")
+		case types.InferenceExecutionModeSerial:
+		case types.InferenceExecutionModeDirect:
+			direct = true
+		default:
+			return validationError("1 validation error detected: Value '%s' at 'inferenceExecutionConfig.mode' failed to satisfy constraint: Member must satisfy enum value set: [Serial, Direct]", iec.Mode)
+		}
+	}
+	if direct && in.PrimaryContainer != nil {
+		return validationError("InferenceExecutionConfig.Mode Direct needs Containers: it names the container each invocation goes to.")
 	}
 	if in.ExecutionRoleArn != nil {
 		if err := checkRole("executionRoleArn", aws.ToString(in.ExecutionRoleArn), account); err != nil {
-			return nil, err
+			return err
 		}
 	}
+
+	// A pipeline's containers are named in logs, errors and Direct
+	// invocations by ContainerHostname: all or none of them have one (all,
+	// in Direct mode), and no two the same.
+	named, envBytes := 0, 0
+	hostnames := map[string]bool{}
+	for i := range in.Containers {
+		hn := aws.ToString(in.Containers[i].ContainerHostname)
+		if hn == "" {
+			continue
+		}
+		named++
+		if hostnames[strings.ToLower(hn)] {
+			return validationError("Containers: ContainerHostname %q is given to more than one container; hostnames must be unique within a model.", hn)
+		}
+		hostnames[strings.ToLower(hn)] = true
+	}
+	switch {
+	case direct && named < len(in.Containers):
+		return validationError("InferenceExecutionConfig.Mode Direct requires a ContainerHostname for every container: invocations pick the container by it.")
+	case named > 0 && named < len(in.Containers):
+		return validationError("Containers: give every container of an inference pipeline a ContainerHostname, or none of them.")
+	}
+
+	if in.PrimaryContainer != nil {
+		return s.checkContainer(ctx, account, in.PrimaryContainer, "primaryContainer", &envBytes)
+	}
+	for i := range in.Containers {
+		if err := s.checkContainer(ctx, account, &in.Containers[i], fmt.Sprintf("containers.%d.member", i+1), &envBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkContainer checks one container definition (member names it in
+// errors), adds the size of its Environment to envBytes and pins its image.
+func (s *Service) checkContainer(ctx context.Context, account string, c *types.ContainerDefinition, member string, envBytes *int) error {
 	switch {
 	case c.ModelPackageName != nil:
-		return nil, validationError("%s.modelPackageName: models from model packages are not supported yet; give Image and ModelDataUrl.", member)
+		return validationError("%s.modelPackageName: models from model packages are not supported yet; give Image and ModelDataUrl.", member)
 	case c.ModelDataSource != nil:
-		return nil, validationError("%s.modelDataSource is not supported yet; use ModelDataUrl.", member)
+		return validationError("%s.modelDataSource is not supported yet; use ModelDataUrl.", member)
 	case len(c.AdditionalModelDataSources) > 0:
-		return nil, validationError("%s.additionalModelDataSources is not supported.", member)
+		return validationError("%s.additionalModelDataSources is not supported.", member)
 	case c.ImageConfig != nil && c.ImageConfig.RepositoryAccessMode == types.RepositoryAccessModeVpc:
-		return nil, validationError("%s.imageConfig.repositoryAccessMode Vpc is not supported; push the image to Wharf or the local Docker Engine.", member)
+		return validationError("%s.imageConfig.repositoryAccessMode Vpc is not supported; push the image to Wharf or the local Docker Engine.", member)
 	case c.Mode == types.ContainerModeMultiModel:
-		return nil, validationError("%s.mode MultiModel is not supported yet.", member)
+		return validationError("%s.mode MultiModel is not supported yet.", member)
 	case c.MultiModelConfig != nil:
-		return nil, validationError("%s.multiModelConfig is not supported yet.", member)
+		return validationError("%s.multiModelConfig is not supported yet.", member)
 	case aws.ToString(c.Image) == "":
-		return nil, validationError("1 validation error detected: Value null at '%s.image' failed to satisfy constraint: Member must not be null", member)
+		return validationError("1 validation error detected: Value null at '%s.image' failed to satisfy constraint: Member must not be null", member)
 	case len(aws.ToString(c.Image)) > 255:
-		return nil, validationError("1 validation error detected: Value '%s' at '%s.image' failed to satisfy constraint: Member must have length less than or equal to 255", aws.ToString(c.Image), member)
+		return validationError("1 validation error detected: Value '%s' at '%s.image' failed to satisfy constraint: Member must have length less than or equal to 255", aws.ToString(c.Image), member)
 	case len(aws.ToString(c.ContainerHostname)) > 63:
-		return nil, validationError("%s.containerHostname must have length less than or equal to 63.", member)
+		return validationError("%s.containerHostname must have length less than or equal to 63.", member)
+	case c.ContainerHostname != nil && !hostnameRE.MatchString(*c.ContainerHostname):
+		return validationError("1 validation error detected: Value '%s' at '%s.containerHostname' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", *c.ContainerHostname, member)
 	}
 	if len(c.Environment) > 100 {
-		return nil, validationError("%s.environment: at most 100 entries are allowed.", member)
+		return validationError("%s.environment: at most 100 entries are allowed.", member)
 	}
 	for k, v := range c.Environment {
 		if !envKeyRE.MatchString(k) || len(k) > 1024 || len(v) > 1024 {
-			return nil, validationError("%s.environment: invalid entry %q (keys match [a-zA-Z_][a-zA-Z0-9_]*, keys and values at most 1024 characters).", member, k)
+			return validationError("%s.environment: invalid entry %q (keys match [a-zA-Z_][a-zA-Z0-9_]*, keys and values at most 1024 characters).", member, k)
 		}
+		*envBytes += len(k) + len(v)
+	}
+	if *envBytes > maxEnvBytes {
+		return validationError("%s.environment: the Environment maps of the model's containers hold more than %d bytes of keys and values together.", member, maxEnvBytes)
 	}
 	if s.Images != nil {
 		pinned, err := s.Images(ctx, account, aws.ToString(c.Image))
 		if err != nil {
-			return nil, validationError("Requested image %s not found or not accessible: %v", aws.ToString(c.Image), err)
+			return validationError("Requested image %s not found or not accessible: %v", aws.ToString(c.Image), err)
 		}
 		c.Image = aws.String(pinned)
 	}
 	if url := aws.ToString(c.ModelDataUrl); url != "" {
 		if err := s.checkObject(ctx, account, member+".modelDataUrl", url); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
+
+var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`)
 
 var envKeyRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
 	"github.com/wharfml/wharf/internal/store"
+	"github.com/wharfml/wharf/internal/transform"
 )
 
 // TypeTransformJob is the store type (and ARN type) of transform jobs.
@@ -137,12 +138,6 @@ func (s *Service) checkTransformJob(ctx context.Context, account string, in *sm.
 			return validationError("Environment: invalid entry %q.", k)
 		}
 	}
-	if dp := in.DataProcessing; dp != nil {
-		trivial := func(p *string) bool { return p == nil || *p == "" || *p == "$" }
-		if !trivial(dp.InputFilter) || !trivial(dp.OutputFilter) || (dp.JoinSource != "" && dp.JoinSource != types.JoinSourceNone) {
-			return validationError("DataProcessing (InputFilter, OutputFilter, JoinSource) is not supported yet on this installation.")
-		}
-	}
 	if c := in.ModelClientConfig; c != nil {
 		if t := c.InvocationsTimeoutInSeconds; t != nil && (*t < 1 || *t > 3600) {
 			return validationError("1 validation error detected: Value '%d' at 'modelClientConfig.invocationsTimeoutInSeconds' failed to satisfy constraint: Member must have value between 1 and 3600", *t)
@@ -206,6 +201,12 @@ func (s *Service) checkTransformJob(ctx context.Context, account string, in *sm.
 		return err
 	}
 
+	// DataProcessing (container-contract.md §4.7): filters parse now, so a
+	// bad expression fails here rather than in every object.
+	if err := transform.CheckDataProcessing(ti, to, in.DataProcessing, in.MaxPayloadInMB); err != nil {
+		return validationError("%s", err.Error())
+	}
+
 	// Model: must exist (as the caller's).
 	var model sm.DescribeModelOutput
 	if _, err := s.get(ctx, account, TypeModel, aws.ToString(in.ModelName), &model); errors.Is(err, store.ErrNotFound) {
@@ -213,8 +214,10 @@ func (s *Service) checkTransformJob(ctx context.Context, account string, in *sm.
 	} else if err != nil {
 		return err
 	}
-	if model.PrimaryContainer == nil && len(model.Containers) != 1 {
-		return validationError("Model %s has no single container to run.", aws.ToString(in.ModelName))
+	// A serial pipeline runs as a whole; a Direct-mode model has no single
+	// path for a record to take.
+	if iec := model.InferenceExecutionConfig; iec != nil && iec.Mode == types.InferenceExecutionModeDirect && len(model.Containers) > 1 {
+		return validationError("Model %s uses InferenceExecutionConfig.Mode Direct; batch transform needs a single container or a Serial pipeline.", aws.ToString(in.ModelName))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -32,16 +33,59 @@ type cdxBOM struct {
 		Tools     struct {
 			Components []cdxComponent `json:"components"`
 		} `json:"tools"`
+		Component *cdxComponent `json:"component,omitempty"`
 	} `json:"metadata"`
 	Components []cdxComponent `json:"components"`
 }
 
+// CycloneDXMediaType is the media type of CycloneDX JSON documents.
+const CycloneDXMediaType = "application/vnd.cyclonedx+json"
+
+// Subject names the image an SBOM document describes and when it was made.
+type Subject struct {
+	Registry   string // host[:port] the image is pulled from
+	Repository string
+	Digest     string // "sha256:..."
+	// Created is the document's creation time: the scan's completion, so
+	// documents of one scan are identical however often they are fetched.
+	Created time.Time
+}
+
+func (sub Subject) named() bool { return sub.Repository != "" && sub.Digest != "" }
+
+// id is a stable UUID for the documents of one scan of one image.
+func (sub Subject) id(format string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(format+"|"+sub.Registry+"/"+sub.Repository+"@"+sub.Digest+"|"+sub.Created.UTC().Format(time.RFC3339Nano))).String()
+}
+
+// PURL is the image's package URL (pkg:oci).
+func (sub Subject) PURL() string {
+	name := strings.ToLower(sub.Repository[strings.LastIndexByte(sub.Repository, '/')+1:])
+	q := ""
+	if sub.Registry != "" {
+		q = "?repository_url=" + qualifierEscape(sub.Registry+"/"+sub.Repository)
+	}
+	return "pkg:oci/" + purlEscape(name) + "@" + strings.ReplaceAll(purlEscape(sub.Digest), ":", "%3A") + q
+}
+
 // CycloneDX renders the SBOM as CycloneDX 1.5 JSON with package URLs.
-func (s *SBOM) CycloneDX() ([]byte, error) {
+func (s *SBOM) CycloneDX() ([]byte, error) { return s.CycloneDXFor(Subject{}) }
+
+// CycloneDXFor renders the SBOM as CycloneDX 1.5 JSON describing sub
+// (metadata.component), with a serial number stable for one scan.
+func (s *SBOM) CycloneDXFor(sub Subject) ([]byte, error) {
 	var b cdxBOM
 	b.BOMFormat, b.SpecVersion, b.Version = "CycloneDX", "1.5", 1
 	b.SerialNumber = "urn:uuid:" + uuid.NewString()
-	b.Metadata.Timestamp = time.Now().UTC().Format(time.RFC3339)
+	created := time.Now()
+	if !sub.Created.IsZero() {
+		created = sub.Created
+	}
+	if sub.named() {
+		b.SerialNumber = "urn:uuid:" + sub.id("cyclonedx")
+		b.Metadata.Component = &cdxComponent{BOMRef: sub.PURL(), Type: "container", Name: sub.Repository, Version: sub.Digest, PURL: sub.PURL()}
+	}
+	b.Metadata.Timestamp = created.UTC().Format(time.RFC3339)
 	b.Metadata.Tools.Components = []cdxComponent{{Type: "application", Name: "wharf-scan"}}
 	b.Components = []cdxComponent{}
 	if s.OS.ID != "" {
@@ -73,7 +117,15 @@ func (s *SBOM) CycloneDX() ([]byte, error) {
 		}
 		b.Components = append(b.Components, c)
 	}
-	return json.MarshalIndent(&b, "", "  ")
+	// Purls carry '&' between qualifiers: keep them readable.
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&b); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // PURL returns the package URL of p; o gives the distro for OS packages.
@@ -109,6 +161,12 @@ func (p Package) PURL(o OSInfo) string {
 		return "pkg:npm/" + purlEscape(p.Name) + ver
 	}
 	return "pkg:generic/" + purlEscape(p.Name) + ver
+}
+
+// qualifierEscape percent-encodes a purl qualifier value, keeping '/' and ':'
+// readable as the purl examples for repository_url do.
+func qualifierEscape(s string) string {
+	return strings.NewReplacer("%2F", "/").Replace(purlEscape(s))
 }
 
 // purlEscape percent-encodes everything but unreserved characters and ':'.

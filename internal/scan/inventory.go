@@ -77,6 +77,9 @@ type Options struct {
 	TempDir string
 	// MaxWarnings kept in the SBOM (default 100).
 	MaxWarnings int
+	// WarnImageSize: the contract check warns about images whose layers
+	// are larger than this uncompressed (default 10 GiB, a Wharf choice).
+	WarnImageSize int64
 }
 
 var (
@@ -102,6 +105,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxWarnings <= 0 {
 		o.MaxWarnings = 100
 	}
+	if o.WarnImageSize <= 0 {
+		o.WarnImageSize = 10 << 30
+	}
 	return o
 }
 
@@ -116,6 +122,10 @@ const (
 	flagDir                        // a directory: hides a lower non-directory at the same path
 	flagWhiteout                   // .wh.<name>: hides the path and everything below
 	flagOpaque                     // .wh..wh..opq: hides everything below (not the dir itself)
+	// The two below are set only with flagFile, on the one visible entry of a
+	// path, for the contract check (contract.go).
+	flagExec // a regular file or hard link with an execute bit
+	flagLink // a symlink; its target is in walker.links
 )
 
 type walker struct {
@@ -132,7 +142,22 @@ type walker struct {
 	goPkgs    []Package
 	langPkgs  []Package
 	counter   *countingReader
+
+	links     map[uint64]string // visible symlinks: path hash -> target
+	linkBytes int               // the targets' total length, capped by maxLinkBytes
+	passwd    []byte            // etc/passwd, to tell whether the image's user is root
 }
+
+// Symlink targets kept for the contract check are bounded: the kernel
+// refuses targets of PATH_MAX or more, and a hostile image must not make
+// the scanner hold more than maxLinkBytes of them (real images hold a few
+// hundred kilobytes). A target beyond either limit is kept as one that
+// resolves nowhere.
+const (
+	maxLinkTarget = 4095
+	maxLinkBytes  = 64 << 20
+	noTarget      = "/\x00"
+)
 
 type rawFile struct {
 	path string
@@ -141,6 +166,25 @@ type rawFile struct {
 
 // InventoryWithOptions builds the SBOM of img within the given bounds.
 func InventoryWithOptions(ctx context.Context, img v1.Image, opts Options) (*SBOM, error) {
+	w, err := walk(ctx, img, opts)
+	if err != nil {
+		return nil, err
+	}
+	return w.sbom, nil
+}
+
+// Analyze streams img's layers once and returns its SBOM and the contract
+// check of its config against the merged filesystem. An unreadable config
+// yields a Contract that says so rather than an error.
+func Analyze(ctx context.Context, img v1.Image, opts Options) (*SBOM, *Contract, error) {
+	w, err := walk(ctx, img, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.sbom, w.contract(img), nil
+}
+
+func walk(ctx context.Context, img v1.Image, opts Options) (*walker, error) {
 	opts = opts.withDefaults()
 	layers, err := img.Layers()
 	if err != nil {
@@ -154,6 +198,7 @@ func InventoryWithOptions(ctx context.Context, img v1.Image, opts Options) (*SBO
 		sbom:      &SBOM{Layers: len(layers)},
 		osRelease: map[string][]byte{},
 		counter:   &countingReader{limit: opts.MaxTotalBytes},
+		links:     map[uint64]string{},
 	}
 	for i := len(layers) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
@@ -165,7 +210,7 @@ func InventoryWithOptions(ctx context.Context, img v1.Image, opts Options) (*SBO
 	}
 	w.sbom.BytesRead = w.counter.n
 	w.finish()
-	return w.sbom, nil
+	return w, nil
 }
 
 func (w *walker) warnf(format string, args ...any) {
@@ -211,6 +256,11 @@ func (w *walker) walkLayer(layer v1.Layer, idx int) (err error) {
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// Count the end-of-archive padding too, so BytesRead is the
+			// layer's full uncompressed size. Only the byte cap matters here.
+			if _, err := io.Copy(io.Discard, w.counter); errors.Is(err, ErrTooLarge) {
+				return err
+			}
 			break
 		}
 		if err != nil {
@@ -257,8 +307,32 @@ func (w *walker) walkLayer(layer v1.Layer, idx int) (err error) {
 			continue // duplicate within a layer: the first seen is kept
 		}
 		w.cur[h] |= flagFile
-		if hdr.Typeflag != tar.TypeReg {
-			continue // symlinks, hard links, devices: never followed
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			// Never followed here; recorded so the contract check can resolve
+			// PATH lookups inside the merged filesystem.
+			w.cur[h] |= flagLink
+			target := hdr.Linkname
+			if len(target) > maxLinkTarget || w.linkBytes+len(target) > maxLinkBytes {
+				if len(target) <= maxLinkTarget {
+					w.warnf("%s: symlink not recorded, over %d bytes of symlink targets", p, maxLinkBytes)
+				}
+				target = noTarget
+			}
+			w.linkBytes += len(target)
+			w.links[h] = target
+			continue
+		case tar.TypeLink:
+			if w.hardLinkExecutable(hdr) {
+				w.cur[h] |= flagExec
+			}
+			continue
+		case tar.TypeReg:
+			if hdr.Mode&0o111 != 0 {
+				w.cur[h] |= flagExec
+			}
+		default:
+			continue // devices, FIFOs
 		}
 		if err := w.inspect(p, hdr, tr); err != nil {
 			return err
@@ -287,6 +361,8 @@ func (w *walker) inspect(p string, hdr *tar.Header, r io.Reader) error {
 		switch kind {
 		case kindOSRelease:
 			w.osRelease[p] = data
+		case kindPasswd:
+			w.passwd = data
 		case kindDpkg:
 			w.dpkg = append(w.dpkg, rawFile{p, data})
 		case kindApk:

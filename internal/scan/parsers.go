@@ -19,6 +19,7 @@ const (
 	kindApk
 	kindPython
 	kindNpm
+	kindPasswd
 )
 
 // classify decides from the path alone whether a file is package metadata.
@@ -30,6 +31,8 @@ func classify(p string) fileKind {
 		return kindDpkg
 	case "lib/apk/db/installed":
 		return kindApk
+	case "etc/passwd":
+		return kindPasswd
 	}
 	dir, base := splitLast(p)
 	if dir == "var/lib/dpkg/status.d" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type Result struct {
 	AdvisoriesAt time.Time
 	Findings     []Finding
 	SBOM         *SBOM
+	// Contract is the contract check of the image config (set with SBOM,
+	// for validation to read through Get).
+	Contract *Contract `json:",omitempty"`
 }
 
 // SeverityCounts counts findings by severity.
@@ -60,6 +64,7 @@ type Service struct {
 	Timeout time.Duration
 
 	db      atomic.Pointer[dbLoaded]
+	once    sync.Once // Run and Enqueue may start at the same time
 	queue   chan target
 	Workers int
 }
@@ -72,12 +77,12 @@ type dbLoaded struct {
 type target struct{ account, repo, digest string }
 
 func (s *Service) init() {
-	if s.queue == nil {
+	s.once.Do(func() {
 		s.queue = make(chan target, 1024)
-	}
-	if s.Logger == nil {
-		s.Logger = slog.Default()
-	}
+		if s.Logger == nil {
+			s.Logger = slog.Default()
+		}
+	})
 }
 
 // SetAdvisories replaces the advisory database used by later scans.
@@ -113,6 +118,7 @@ func (s *Service) Enqueue(ctx context.Context, account, repo, digest string) err
 }
 
 // Get returns a scan's result; ok is false if the image was never scanned.
+// A complete result carries the SBOM and the contract check.
 func (s *Service) Get(ctx context.Context, account, repo, digest string) (Result, bool, error) {
 	r, err := s.Store.GetResource(ctx, account, resourceType, name(repo, digest))
 	if errors.Is(err, store.ErrNotFound) {
@@ -208,8 +214,9 @@ func (s *Service) scan(ctx context.Context, t target) {
 	res := Result{Status: StatusFailed, StartedAt: time.Now().UTC()}
 	img, err := s.Images.V1Image(sctx, t.repo, t.digest)
 	var sbom *SBOM
+	var contract *Contract
 	if err == nil {
-		sbom, err = InventoryWithOptions(sctx, img, s.Options)
+		sbom, contract, err = Analyze(sctx, img, s.Options)
 	}
 	if ctx.Err() != nil {
 		return // shutting down: stays IN_PROGRESS and runs again next start
@@ -219,7 +226,7 @@ func (s *Service) scan(ctx context.Context, t target) {
 		res.Description = "The scan failed: " + err.Error()
 		s.Logger.Warn("scan failed", "repository", t.repo, "digest", t.digest, "err", err)
 	} else {
-		res.Status, res.SBOM = StatusComplete, sbom
+		res.Status, res.SBOM, res.Contract = StatusComplete, sbom, contract
 		res.Description = "The scan was completed successfully."
 		if loaded := s.db.Load(); loaded != nil {
 			res.Findings, res.AdvisoriesAt = loaded.db.Match(sbom), loaded.at

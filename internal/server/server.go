@@ -33,6 +33,7 @@ import (
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/s3api"
 	"github.com/wharfml/wharf/internal/sagemaker"
+	"github.com/wharfml/wharf/internal/sbomapi"
 	"github.com/wharfml/wharf/internal/scan"
 	"github.com/wharfml/wharf/internal/store/sqlite"
 	"github.com/wharfml/wharf/internal/sts"
@@ -218,7 +219,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.scans.Images = s.registry
 	(&ecr.Service{Registry: s.registry, Region: cfg.Region, Scans: s.scans}).Register(s.ecrAPI)
 	s.adminAPI = &awsjson.Router{TargetPrefix: admin.TargetPrefix, Logger: s.log}
-	(&admin.Service{IAM: s.iam}).Register(s.adminAPI)
+	(&admin.Service{IAM: s.iam, Registry: s.registry}).Register(s.adminAPI)
 	s.s3 = s3api.New(s3api.Config{Blobs: s.blobs, Buckets: s.meta, Region: cfg.Region, Logger: s.log})
 	s.sts = &sts.Handler{Logger: s.log}
 	s.ready.Store(true)
@@ -324,6 +325,8 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.route) }
 //   - /healthz and /metrics: operational endpoints, no auth;
 //   - POST /endpoints/{name}/invocations: sagemaker-runtime InvokeEndpoint;
 //   - X-Amz-Target: AWS JSON 1.1 (SageMaker.*, WharfAdmin.*);
+//   - /api/v1/registry/...: image SBOM and contract check (sbomapi), with
+//     registry credentials or SigV4 for ecr;
 //   - a SigV4 credential scope for s3 or sts (header or presigned query).
 //
 // Later: web UI.
@@ -351,6 +354,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if isRegistryRequest(r) {
 		protocol, operation = "registry", registryOperation(r)
 		s.registry.ServeHTTP(rec, r)
+		return
+	}
+
+	if sbomapi.Match(r) {
+		protocol, operation = "rest", sbomapi.OperationName(r)
+		(&sbomapi.Handler{Registry: s.registry, Scans: s.scans, Verifier: s.verifier, Logger: s.log}).ServeHTTP(rec, r)
 		return
 	}
 

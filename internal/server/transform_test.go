@@ -150,10 +150,11 @@ func TestModelsCRUD(t *testing.T) {
 		t.Fatalf("foreign bucket: %v", err)
 	}
 	bad = te.modelInput("bad", nil)
+	bad.PrimaryContainer.ContainerHostname = aws.String("same")
 	bad.Containers = []types.ContainerDefinition{*bad.PrimaryContainer, *bad.PrimaryContainer}
 	bad.PrimaryContainer = nil
-	if _, err := te.sm.CreateModel(ctx, bad); apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "serial inference pipelines are not supported yet") {
-		t.Fatalf("pipeline: %v", err)
+	if _, err := te.sm.CreateModel(ctx, bad); apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "unique") {
+		t.Fatalf("pipeline with duplicate hostnames: %v", err)
 	}
 	d, err := te.sm.DescribeModel(ctx, &sm.DescribeModelInput{ModelName: aws.String("m2")})
 	if err != nil || d.PrimaryContainer.Environment["A"] != "b" || !aws.ToBool(d.EnableNetworkIsolation) || d.CreationTime == nil {

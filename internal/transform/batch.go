@@ -137,6 +137,17 @@ func (c *Controller) object(ctx context.Context, j *job, h *host, src *access.Ob
 	if err != nil {
 		return err
 	}
+	// DataProcessing (§4.7) was checked at CreateTransformJob; nil = inactive.
+	dp, err := compileDataProcessing(j.doc.TransformInput, j.doc.TransformOutput, j.doc.DataProcessing)
+	if err != nil {
+		return fmt.Errorf("ClientError: DataProcessing: %v", err)
+	}
+	if dp != nil && j.payload == 0 {
+		// Only a container's /execution-parameters can get here (the request
+		// cannot ask for 0): unbounded whole-object streaming would skip the
+		// record-by-record filtering and hold a whole object for the join.
+		return errors.New("ClientError: the container's execution parameters set MaxPayloadInMB to 0, which cannot be combined with DataProcessing; set MaxPayloadInMB (1-100) in the CreateTransformJob request")
+	}
 	objCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
@@ -194,7 +205,9 @@ func (c *Controller) object(ctx context.Context, j *job, h *host, src *access.Ob
 		}
 		writerDone <- werr
 	}()
-	err = batches(r, split, j.strategy, j.payload, func(batch []byte) error {
+	// assemble (DataProcessing only) turns a response into the batch's
+	// output; it holds the batch's unfiltered inputs until the batch is done.
+	send := func(batch []byte, assemble func([]byte) ([]byte, error)) error {
 		select {
 		case h.sem <- struct{}{}:
 		case <-objCtx.Done():
@@ -204,10 +217,18 @@ func (c *Controller) object(ctx context.Context, j *job, h *host, src *access.Ob
 		order <- p
 		go func() {
 			p.body, p.err = c.invoke(objCtx, j, h, batch, nil)
+			if p.err == nil && assemble != nil {
+				p.body, p.err = assemble(p.body)
+			}
 			close(p.done)
 		}()
 		return nil
-	})
+	}
+	if dp != nil {
+		err = dp.batches(r, j.strategy, j.payload, send)
+	} else {
+		err = batches(r, split, j.strategy, j.payload, func(batch []byte) error { return send(batch, nil) })
+	}
 	if err != nil {
 		cancel(err)
 	}
@@ -250,8 +271,12 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("ClientError: POST /invocations returned HTTP %d: %s", e.code, strings.TrimSpace(b))
 }
 
-// invoke POSTs one mini-batch (body, or the stream r, which is not retried),
-// retrying connection errors, timeouts and 5xx (§4.5).
+// invoke sends one mini-batch (body, or the stream r) through the host's
+// pipeline: each container's 2xx response and its Content-Type are the next
+// container's request; the job's ContentType goes to the first container
+// and its Accept to the last only (the ones before produce what their
+// successor reads). Each POST retries connection errors, timeouts and 5xx
+// (§4.5), except that a stream r is sent once.
 func (c *Controller) invoke(ctx context.Context, j *job, h *host, body []byte, r io.Reader) ([]byte, error) {
 	mcc := j.doc.ModelClientConfig
 	timeout := 600 * time.Second
@@ -264,68 +289,85 @@ func (c *Controller) invoke(ctx context.Context, j *job, h *host, body []byte, r
 			retries = int(*mcc.InvocationsMaxRetries)
 		}
 	}
-	if r != nil {
-		retries = 0
-	}
-	var last error
-	for attempt := 0; attempt <= retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, context.Cause(ctx)
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+	post := func(url, ct, accept string, retries int) (data []byte, respCT string, last error) {
+		for attempt := 0; attempt <= retries; attempt++ {
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, "", context.Cause(ctx)
+				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+				}
+			}
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			var reqBody io.Reader = r
+			if r == nil {
+				reqBody = bytes.NewReader(body)
+			}
+			req, err := http.NewRequestWithContext(rctx, http.MethodPost, url+"/invocations", reqBody)
+			if err != nil {
+				cancel()
+				return nil, "", err
+			}
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			if accept != "" {
+				req.Header.Set("Accept", accept)
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				cancel()
+				if ctx.Err() != nil {
+					return nil, "", context.Cause(ctx)
+				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					last = fmt.Errorf("ClientError: POST /invocations timed out after %s", timeout)
+				} else {
+					last = fmt.Errorf("ClientError: POST /invocations failed: %v", err)
+				}
+				continue
+			}
+			data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+			resp.Body.Close()
+			cancel()
+			switch {
+			case err != nil:
+				if ctx.Err() != nil {
+					return nil, "", context.Cause(ctx)
+				}
+				last = fmt.Errorf("ClientError: reading the /invocations response: %v", err)
+				continue
+			case len(data) > maxResponseBytes:
+				return nil, "", fmt.Errorf("ClientError: an /invocations response exceeded %d bytes", maxResponseBytes)
+			case resp.StatusCode >= 200 && resp.StatusCode < 300:
+				return data, resp.Header.Get("Content-Type"), nil
+			}
+			last = &statusError{code: resp.StatusCode, body: string(data)}
+			if resp.StatusCode < 500 {
+				break
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		var reqBody io.Reader = r
-		if r == nil {
-			reqBody = bytes.NewReader(body)
+		return nil, "", last
+	}
+	ct := aws.ToString(j.doc.TransformInput.ContentType)
+	for k, ctr := range h.containers {
+		accept, n := "", retries
+		if k == len(h.containers)-1 {
+			accept = aws.ToString(j.doc.TransformOutput.Accept)
 		}
-		req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.url+"/invocations", reqBody)
+		if r != nil {
+			n = 0 // the stream cannot be read twice
+		}
+		out, outCT, err := post(ctr.URL, ct, accept, n)
 		if err != nil {
-			cancel()
+			if len(h.containers) > 1 && ctx.Err() == nil {
+				err = fmt.Errorf("ClientError: container %s: %s", ctr.Name, strings.TrimPrefix(err.Error(), "ClientError: "))
+			}
 			return nil, err
 		}
-		if ct := aws.ToString(j.doc.TransformInput.ContentType); ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		if a := aws.ToString(j.doc.TransformOutput.Accept); a != "" {
-			req.Header.Set("Accept", a)
-		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			cancel()
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				last = fmt.Errorf("ClientError: POST /invocations timed out after %s", timeout)
-			} else {
-				last = fmt.Errorf("ClientError: POST /invocations failed: %v", err)
-			}
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-		resp.Body.Close()
-		cancel()
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-			last = fmt.Errorf("ClientError: reading the /invocations response: %v", err)
-			continue
-		case len(data) > maxResponseBytes:
-			return nil, fmt.Errorf("ClientError: an /invocations response exceeded %d bytes", maxResponseBytes)
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			return data, nil
-		}
-		last = &statusError{code: resp.StatusCode, body: string(data)}
-		if resp.StatusCode < 500 {
-			break
-		}
+		body, r, ct = out, nil, outCT
 	}
-	return nil, last
+	return body, nil
 }
 
 // ---------------------------------------------------------------- records

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,10 +48,12 @@ type job struct {
 	strategy    types.BatchStrategy
 }
 
-// host is one serve container.
+// host is one instance: the model's serve containers (one per pipeline
+// step, in order).
 type host struct {
-	name, id, url string
-	sem           chan struct{} // one slot per request in flight
+	name       string
+	containers []*Container
+	sem        chan struct{} // one slot per request in flight
 }
 
 // outcome is how a job ended.
@@ -168,17 +171,13 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 	if err != nil {
 		return fail("InternalServerError: reading the model: %v", err)
 	}
-	container := model.PrimaryContainer
-	if container == nil && len(model.Containers) > 0 {
-		container = &model.Containers[0]
-	}
-	if container == nil {
-		return fail("ClientError: model %s has no container", aws.ToString(doc.ModelName))
+	p, err := NewPipeline(&model)
+	if err != nil {
+		return fail("%s", err)
 	}
 
 	sv := c.serve()
-	imageID, err := sv.PrepareImage(ctx, j.account, aws.ToString(container.Image))
-	if err != nil {
+	if err := sv.PrepareImages(ctx, j.account, p); err != nil {
 		return fail("%s", err)
 	}
 	it, err := c.Catalog.Lookup(string(doc.TransformResources.InstanceType))
@@ -195,65 +194,62 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 	}
 	j.network = netID
 
-	env := map[string]string{}
-	for k, v := range container.Environment {
-		env[k] = v
+	// Every container of the pipeline gets the job's environment over its own.
+	jobEnv := maps.Clone(doc.Environment)
+	if jobEnv == nil {
+		jobEnv = map[string]string{}
 	}
-	for k, v := range doc.Environment {
-		env[k] = v
-	}
-	env["SAGEMAKER_BATCH"] = "true"
+	jobEnv["SAGEMAKER_BATCH"] = "true"
 	if doc.MaxPayloadInMB != nil {
-		env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = strconv.Itoa(int(*doc.MaxPayloadInMB))
+		jobEnv["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = strconv.Itoa(int(*doc.MaxPayloadInMB))
 	}
 	if doc.BatchStrategy != "" {
-		env["SAGEMAKER_BATCH_STRATEGY"] = map[types.BatchStrategy]string{
+		jobEnv["SAGEMAKER_BATCH_STRATEGY"] = map[types.BatchStrategy]string{
 			types.BatchStrategySingleRecord: "SINGLE_RECORD", types.BatchStrategyMultiRecord: "MULTI_RECORD"}[doc.BatchStrategy]
 	}
 	if doc.MaxConcurrentTransforms != nil {
-		env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = strconv.Itoa(int(*doc.MaxConcurrentTransforms))
+		jobEnv["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = strconv.Itoa(int(*doc.MaxConcurrentTransforms))
 	}
 
 	src := &access.Objects{Store: c.Store, Blobs: c.Blobs, Account: j.account}
 	n := int(aws.ToInt32(doc.TransformResources.InstanceCount))
 	for i := 1; i <= n; i++ {
 		h := &host{name: fmt.Sprintf("algo-%d", i)}
-		modelDir := filepath.Join(j.workDir, h.name, "model")
-		if err := os.MkdirAll(filepath.Dir(modelDir), 0o755); err != nil {
-			return fail("InternalServerError: %v", err)
-		}
-		if err := sv.PrepareModelDir(ctx, j.account, aws.ToString(container.ModelDataUrl), modelDir); err != nil {
-			return fail("%s", err)
-		}
-		labels := c.labels(j)
-		labels[runtime.LabelHost] = h.name
-		hostname := h.name
-		if hn := aws.ToString(container.ContainerHostname); hn != "" {
-			hostname = hn
-		}
-		id, url, err := sv.StartContainer(ctx, runtime.ContainerSpec{
-			Name: containerName(j, h.name), Image: imageID, Env: env, Labels: labels,
-			Hostname: hostname, Network: netID, Mounts: []runtime.Mount{{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true}},
-			NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
+		cs, err := sv.StartHost(ctx, j.account, p, filepath.Join(j.workDir, h.name), func(k int) runtime.ContainerSpec {
+			st := p.Steps[k]
+			env := maps.Clone(st.Container.Environment)
+			if env == nil {
+				env = map[string]string{}
+			}
+			maps.Copy(env, jobEnv)
+			labels := c.labels(j)
+			labels[runtime.LabelHost] = h.name
+			hostname := h.name
+			if hn := aws.ToString(st.Container.ContainerHostname); hn != "" {
+				hostname = hn
+			}
+			return runtime.ContainerSpec{
+				Name: containerName(j, ContainerSuffix(h.name, k)), Env: env, Labels: labels, Hostname: hostname, Network: netID,
+				NanoCPUs: limits.NanoCPUs, MemoryBytes: limits.MemoryBytes, PidsLimit: 4096,
+			}
 		})
-		if id != "" {
-			h.id = id
-			j.hosts = append(j.hosts, h)
-		}
 		if err != nil {
 			return fail("%s", err)
 		}
-		h.url = url
-		j.followers.Add(1)
-		go func() {
-			defer j.followers.Done()
-			c.followLogs(ctx, j, h)
-		}()
+		h.containers = cs
+		j.hosts = append(j.hosts, h)
+		for k := range cs {
+			j.followers.Add(1)
+			go func() {
+				defer j.followers.Done()
+				c.followLogs(ctx, j, h, k)
+			}()
+		}
 	}
 
 	// Health, then execution parameters.
 	for _, h := range j.hosts {
-		if err := sv.WaitHealthy(ctx, h.id, h.url, h.name, c.HealthTimeout); err != nil {
+		if err := sv.WaitHostHealthy(ctx, h.containers, h.name, c.HealthTimeout); err != nil {
 			return fail("%s", err)
 		}
 	}
@@ -279,7 +275,9 @@ func (c *Controller) parameters(ctx context.Context, j *job) outcome {
 	var p execParams
 	for _, h := range j.hosts {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, h.url+"/execution-parameters", nil)
+		// A pipeline's first container receives the records, so its
+		// parameters are the ones that apply.
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, h.containers[0].URL+"/execution-parameters", nil)
 		resp, err := httpClient.Do(req)
 		if err == nil {
 			var got execParams
@@ -327,16 +325,17 @@ func (c *Controller) parameters(ctx context.Context, j *job) outcome {
 	return outcome{}
 }
 
-// followLogs copies one host's output into its log stream.
-func (c *Controller) followLogs(ctx context.Context, j *job, h *host) {
-	stream := fmt.Sprintf("%s/%s-%s", j.name, h.name, shortID(h.id))
+// followLogs copies the output of container k of a host into its log stream.
+func (c *Controller) followLogs(ctx context.Context, j *job, h *host, k int) {
+	id := h.containers[k].ID
+	stream := HostStream(j.name+"/"+h.name, h.containers, k)
 	w, err := c.Logs.Stream(ctx, j.account, LogGroup, stream)
 	if err != nil {
 		c.Logger.Error("transform: open log stream", "job", j.name, "err", err)
 		return
 	}
 	defer w.Close()
-	err = c.Runtime.Logs(ctx, h.id, true, func(l runtime.LogLine) error {
+	err = c.Runtime.Logs(ctx, id, true, func(l runtime.LogLine) error {
 		return w.Write(ctx, l.Time, l.Text)
 	})
 	if err != nil && ctx.Err() == nil && !errors.Is(err, runtime.ErrContainerNotFound) {
@@ -361,19 +360,23 @@ func (c *Controller) cleanup(ctx context.Context, j *job, graceful bool) {
 	if graceful {
 		var wg sync.WaitGroup
 		for _, h := range j.hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.Runtime.Stop(ctx, h.id, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
-					c.Logger.Warn("transform: stop container", "job", j.name, "err", err)
-				}
-			}()
+			for _, ct := range h.containers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := c.Runtime.Stop(ctx, ct.ID, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+						c.Logger.Warn("transform: stop container", "job", j.name, "err", err)
+					}
+				}()
+			}
 		}
 		wg.Wait()
 	}
 	for _, h := range j.hosts {
-		if err := c.Runtime.Remove(ctx, h.id); err != nil {
-			c.Logger.Warn("transform: remove container", "job", j.name, "err", err)
+		for _, ct := range h.containers {
+			if err := c.Runtime.Remove(ctx, ct.ID); err != nil {
+				c.Logger.Warn("transform: remove container", "job", j.name, "err", err)
+			}
 		}
 	}
 	j.followers.Wait()

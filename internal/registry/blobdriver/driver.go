@@ -234,9 +234,10 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	var f *os.File
 	var err error
-	// removeLocal may delete a directory another upload just found empty;
-	// creating again fixes that race.
-	for attempt := 0; attempt < 3; attempt++ {
+	// removeLocal may delete a directory another upload just found empty
+	// (garbage collection purges uploads in bursts); creating again fixes
+	// that race.
+	for attempt := 0; attempt < 10; attempt++ {
 		if err = os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
 			continue
 		}
@@ -434,6 +435,16 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 		return d.notFound(p)
 	}
 	return nil
+}
+
+// LocalStat describes the local file of an unfinished streamed write to p
+// (an upload's data, which only this node has), or returns an error
+// satisfying errors.Is(err, fs.ErrNotExist).
+func (d *Driver) LocalStat(p string) (fs.FileInfo, error) {
+	if err := checkPath(p, false); err != nil {
+		return nil, err
+	}
+	return os.Stat(d.localPath(p))
 }
 
 // RedirectURL implements storagedriver.StorageDriver: content is always

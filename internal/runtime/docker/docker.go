@@ -310,6 +310,13 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.ContainerSpec) (string
 		NetworkingConfig: nc,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The engine may still finish a create whose request was
+			// abandoned; do not leave that container behind.
+			rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_ = r.Remove(rmCtx, spec.Name)
+		}
 		if cerrdefs.IsNotFound(err) {
 			// The network or the image is missing; say which.
 			if _, ierr := r.c.ImageInspect(ctx, spec.Image); cerrdefs.IsNotFound(ierr) {

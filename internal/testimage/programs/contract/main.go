@@ -605,6 +605,14 @@ func invocations(w http.ResponseWriter, r *http.Request) {
 		n := len(splitLines(body))
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"lines\": %d}", n)
+	case "headers": // the body, then a line with $STEP_NAME and the Content-Type and Accept received (inference pipeline tests)
+		rct := os.Getenv("RESPONSE_CONTENT_TYPE")
+		if rct == "" {
+			rct = ct
+		}
+		w.Header().Set("Content-Type", rct)
+		_, _ = w.Write(body)
+		fmt.Fprintf(w, "%s content-type=%s accept=%s\n", os.Getenv("STEP_NAME"), r.Header.Get("Content-Type"), r.Header.Get("Accept"))
 	case "sum": // one line per request line: the sum of its numbers (batch transform DataProcessing tests)
 		out, err := sumLines(body, ct)
 		if err != nil {

@@ -26,6 +26,8 @@ func TestInvocations(t *testing.T) {
 		{map[string]string{"INVOKE_MODE": "sum"}, "application/jsonlines", "[1,2]\n3\n[]", 200, "application/jsonlines", "3\n3\n0\n"},
 		{map[string]string{"INVOKE_MODE": "sum"}, "text/csv", "1\nid7,2\n", 400, "text/plain; charset=utf-8", "line 2: \"id7\" is not a number\n"},
 		{map[string]string{"INVOKE_MODE": "slow", "SLOW_MS": "1"}, "", "x", 200, "application/octet-stream", "x"},
+		{map[string]string{"INVOKE_MODE": "headers", "STEP_NAME": "s"}, "text/plain", "x\n", 200, "text/plain", "x\ns content-type=text/plain accept=\n"},
+		{map[string]string{"INVOKE_MODE": "headers", "STEP_NAME": "s", "RESPONSE_CONTENT_TYPE": "application/x-s"}, "", "", 200, "application/x-s", "s content-type= accept=\n"},
 	} {
 		for k, v := range tc.env {
 			t.Setenv(k, v)
