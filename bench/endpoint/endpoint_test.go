@@ -23,6 +23,7 @@ import (
 	"github.com/wharfml/wharf/internal/awsapi"
 	"github.com/wharfml/wharf/internal/runtime"
 	"github.com/wharfml/wharf/internal/testimage"
+	"github.com/wharfml/wharf/internal/transform"
 )
 
 const requests = 20000
@@ -63,10 +64,16 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	hosts, err := rt.List(ctx, map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: awsapi.RootAccountID})
-	if err != nil || len(hosts) != 1 || hosts[0].HostPort == 0 {
+	if err != nil || len(hosts) != 1 {
 		b.Fatalf("endpoint container: %+v %v", hosts, err)
 	}
-	direct := fmt.Sprintf("http://127.0.0.1:%d/invocations", hosts[0].HostPort)
+	// The address the gateway itself uses (the container's own, or a
+	// published port where addresses are not routable).
+	base, ok := transform.ContainerURL(hosts[0], transform.ServePort(hosts[0]))
+	if !ok {
+		b.Fatalf("endpoint container has no address: %+v", hosts[0])
+	}
+	direct := base + "/invocations"
 	body := []byte("1.0,2.0,3.0,4.0\n")
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 

@@ -24,7 +24,7 @@ func serverCmd() *cobra.Command {
 	var drain, stopGrace time.Duration
 	var fsync, gpus bool
 	var scale float64
-	var maxJobs int
+	var maxJobs, maxInFlight int
 	var logCap int64
 	var advisories string
 	cmd := &cobra.Command{
@@ -55,6 +55,7 @@ func serverCmd() *cobra.Command {
 				Runtime:              rt,
 				Catalog:              catalog,
 				MaxConcurrentJobs:    maxJobs,
+				EndpointMaxInFlight:  maxInFlight,
 				StopGrace:            stopGrace,
 				LogMaxBytesPerStream: logCap,
 				AdvisoriesDir:        advisories,
@@ -118,6 +119,7 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&scale, "instance-scale", 1, "fraction of each ml.* instance type's CPUs and memory given to a container (e.g. 0.25 on a laptop)")
 	cmd.Flags().BoolVar(&gpus, "gpus", false, "offer GPU instance types (needs the NVIDIA container runtime)")
 	cmd.Flags().IntVar(&maxJobs, "max-concurrent-jobs", 4, "training jobs run at once; more wait as Pending")
+	cmd.Flags().IntVar(&maxInFlight, "endpoint-max-inflight", 64, "invocations in flight to one endpoint instance; more queue up to 5 s, then get ModelNotReadyException")
 	cmd.Flags().StringVar(&advisories, "advisories", "", "directory of OSV advisories (loose *.json and <Ecosystem>/all.zip) for image scans; reloaded on SIGHUP")
 	cmd.Flags().Int64Var(&logCap, "log-max-bytes-per-stream", 64<<20, "bytes kept per job log stream; later output is dropped with a marker line")
 	cmd.Flags().DurationVar(&stopGrace, "stop-grace", 120*time.Second, "time between SIGTERM and SIGKILL when a job is stopped")

@@ -21,8 +21,8 @@
 // container gets all of its host's containers replaced.
 //
 // Shutdown leaves the containers running so the next start adopts them.
-// Networking is as in package transform: a private bridge per endpoint
-// (inward-only isolation is a known gap).
+// Networking is as in package transform: an internal network per endpoint
+// that only Wharf reaches into.
 //
 // UpdateEndpoint (status Updating with a pending config) is blue/green, all
 // at once: the goroutine that supervises the endpoint starts the new
@@ -94,6 +94,11 @@ type Controller struct {
 	// Poll is how often running endpoints look for DeleteEndpoint.
 	Poll   time.Duration
 	Logger *slog.Logger
+	// Metrics, if set, receives per-endpoint invocation metrics.
+	Metrics *Metrics
+	// MaxInFlightPerHost caps the requests in flight to one host (default
+	// 64); beyond it requests queue briefly, then get ModelNotReadyException.
+	MaxInFlightPerHost int
 
 	wake    reconcile.Waker
 	mu      sync.Mutex
@@ -124,10 +129,14 @@ type variant struct {
 	direct bool
 	mu     sync.Mutex
 	hosts  []*host
+	// freed wakes one request waiting for a host below the in-flight cap.
+	freed       chan struct{}
+	metricsOnce sync.Once
+	vm          *variantMetrics
 }
 
 func newVariant(name string, weight float64) *variant {
-	v := &variant{name: name}
+	v := &variant{name: name, freed: make(chan struct{}, 1)}
 	v.setWeight(weight)
 	return v
 }
@@ -428,7 +437,7 @@ func (c *Controller) deploy(ctx context.Context, f *fleet, doc *sagemaker.Endpoi
 	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil && len(nets) > 0 {
 		f.network = nets[0]
 	} else {
-		id, err := c.Runtime.CreateNetwork(ctx, runtime.NetworkSpec{Name: containerName(f, "net"), Labels: labels})
+		id, err := c.Runtime.CreateNetwork(ctx, transform.NetworkSpec(containerName(f, "net"), labels))
 		if err != nil {
 			return fmt.Errorf("InternalServerError: creating the endpoint network: %v", err)
 		}
@@ -495,10 +504,14 @@ func (c *Controller) adopt(ctx context.Context, f *fleet, h *host, p *transform.
 	var cs []*transform.Container
 	for i, st := range p.Steps {
 		ci, ok := found[i+1]
-		if !ok || !ci.Running || ci.HostPort == 0 {
+		if !ok || !ci.Running {
 			return false
 		}
-		cs = append(cs, &transform.Container{Name: st.Name, ID: ci.ID, URL: "http://127.0.0.1:" + strconv.Itoa(ci.HostPort)})
+		url, ok := transform.ContainerURL(ci, transform.ServePort(ci))
+		if !ok {
+			return false
+		}
+		cs = append(cs, &transform.Container{Name: st.Name, ID: ci.ID, URL: url})
 	}
 	if !transform.PingAll(ctx, cs) {
 		return false
@@ -647,6 +660,99 @@ func (c *Controller) supervise(ctx context.Context, f *fleet) *fleet {
 				c.check(ctx, f, h)
 			}
 		}
+		if err == nil {
+			c.heal(ctx, f, doc)
+		}
+	}
+}
+
+// heal starts the hosts a variant lacks (a replacement that failed earlier)
+// and records what serves: each variant's CurrentInstanceCount, and the
+// endpoint OutOfService while some variant has no healthy host, InService
+// again once every variant has one.
+func (c *Controller) heal(ctx context.Context, f *fleet, doc *sagemaker.EndpointDoc) {
+	sv := c.serve()
+	for i, pv := range doc.Config.ProductionVariants {
+		if i >= len(f.variants) {
+			break
+		}
+		v := f.variants[i]
+		v.mu.Lock()
+		have := len(v.hosts)
+		used := map[string]bool{}
+		for _, h := range v.hosts {
+			used[h.name] = true
+		}
+		v.mu.Unlock()
+		want := int(aws.ToInt32(pv.InitialInstanceCount))
+		if have >= want || ctx.Err() != nil {
+			continue
+		}
+		p, err := c.preparedPipeline(ctx, sv, f, doc, pv)
+		var started []*host
+		for n := 1; have+len(started) < want && err == nil; n++ {
+			h := newHost(f, v, n)
+			if used[h.name] {
+				continue
+			}
+			h.timeout = c.healthTimeout(pv)
+			if err = c.startHost(ctx, sv, f, p, pv, h); err == nil {
+				started = append(started, h)
+			}
+		}
+		if err == nil {
+			err = c.waitHealthy(ctx, sv, started)
+		}
+		if err != nil {
+			c.Logger.Error("endpoint: restoring missing hosts", "endpoint", f.name, "variant", v.name, "err", err)
+			var bad []*host
+			v.mu.Lock()
+			for _, h := range started {
+				if !containsHost(v.hosts, h) {
+					bad = append(bad, h)
+				}
+			}
+			v.mu.Unlock()
+			c.stopHosts(ctx, f, bad, 0)
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	counts := map[string]int32{}
+	serving := true
+	for _, v := range f.variants {
+		v.mu.Lock()
+		counts[v.name] = int32(len(v.hosts))
+		v.mu.Unlock()
+		serving = serving && counts[v.name] > 0
+	}
+	err := c.mutateDoc(ctx, f.account, f.name, func(d *sagemaker.EndpointDoc, now time.Time) bool {
+		e := d.Endpoint
+		if e.EndpointStatus != types.EndpointStatusInService && e.EndpointStatus != types.EndpointStatusOutOfService {
+			return false
+		}
+		changed := false
+		for j := range e.ProductionVariants {
+			pv := &e.ProductionVariants[j]
+			if n, ok := counts[aws.ToString(pv.VariantName)]; ok && aws.ToInt32(pv.CurrentInstanceCount) != n {
+				pv.CurrentInstanceCount, changed = aws.Int32(n), true
+			}
+		}
+		status := types.EndpointStatusInService
+		if !serving {
+			status = types.EndpointStatusOutOfService
+		}
+		if e.EndpointStatus != status {
+			e.EndpointStatus, changed = status, true
+		}
+		if changed {
+			e.LastModifiedTime = aws.Time(now)
+		}
+		return changed
+	})
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Error("endpoint: record capacity", "endpoint", f.name, "err", err)
 	}
 }
 

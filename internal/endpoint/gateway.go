@@ -77,6 +77,7 @@ func writeJSONError(w http.ResponseWriter, status int, code string, body map[str
 // most models have one), each 2xx response becoming the next request, or in
 // Direct mode the one X-Amzn-SageMaker-Target-Container-Hostname names.
 func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, name string) {
+	start := time.Now()
 	w.Header().Set("x-amzn-RequestId", awsapi.NewRequestID())
 	if r.Method != http.MethodPost {
 		WriteError(w, http.StatusBadRequest, "ValidationError", "InvokeEndpoint requires POST.")
@@ -112,7 +113,7 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 		WriteError(w, http.StatusBadRequest, "ValidationError", fmt.Sprintf("Request body exceeds the maximum of %d bytes.", MaxPayloadBytes))
 		return
 	}
-	f, v, h := c.route(account, name, r.Header.Get(hdrTargetVariant))
+	f, v, h := c.acquire(r.Context(), account, name, r.Header.Get(hdrTargetVariant))
 	if f == nil {
 		// Not routed yet right after a server start: the controller is
 		// still adopting the containers of an endpoint InService.
@@ -133,7 +134,20 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 		WriteError(w, http.StatusTooManyRequests, "ModelNotReadyException", fmt.Sprintf("Model for endpoint %s variant %s is not ready. Please try again later.", name, v.name))
 		return
 	}
-	defer h.inflight.Add(-1)
+	defer v.release(h)
+	// Metrics of what reached the containers: status is the answer of the
+	// last container called (0: none in time), model its time and theirs.
+	var (
+		status int
+		model  time.Duration
+		units  = 1
+	)
+	defer func() {
+		if status != -1 {
+			v.metrics(c.Metrics, f).observe(status, time.Since(start), model, units)
+		}
+	}()
+	status = -1 // not sent to a container (yet)
 
 	// chain is the containers the request passes through; first is the
 	// position of chain[0] in the host.
@@ -177,8 +191,11 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 		if attrs != "" {
 			req.Header.Set(hdrCustomAttributes, attrs)
 		}
+		sent := time.Now()
 		resp, err := h.client.Do(req)
+		status = 0
 		if err != nil {
+			model += time.Since(sent)
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
@@ -191,10 +208,12 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 		}
 		out, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayloadBytes+1))
 		resp.Body.Close()
+		model += time.Since(sent)
 		if err != nil {
 			c.modelError(w, f, h, first+i, 0, "Reading the response of container "+ct.Name+" failed: "+err.Error(), "")
 			return
 		}
+		status = resp.StatusCode
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			c.modelError(w, f, h, first+i, resp.StatusCode, "", string(out))
 			return
@@ -209,6 +228,14 @@ func (c *Controller) Invoke(w http.ResponseWriter, r *http.Request, account, nam
 			return
 		}
 		body, ctype, outAttrs = out, resp.Header.Get("Content-Type"), resp.Header.Get(hdrCustomAttributes)
+		if last {
+			// Per-inference metering (marketplace.md §9): recorded, never
+			// passed to the client.
+			var ok bool
+			if units, ok = meteredUnits(resp.Header.Get(hdrMetering)); !ok {
+				c.Logger.Warn("endpoint: invalid X-Amzn-Inference-Metering header, counted as 1", "endpoint", f.name, "account", f.account, "header", resp.Header.Get(hdrMetering))
+			}
+		}
 	}
 	hd := w.Header()
 	if ctype != "" {
@@ -247,6 +274,61 @@ func (c *Controller) route(account, name, target string) (*fleet, *variant, *hos
 		}
 		return f, v, h
 	}
+}
+
+// acquire routes a request like route, waiting while every host of the
+// chosen variant already has MaxInFlightPerHost requests in flight (up to
+// queueWait; then h is nil and the caller answers ModelNotReadyException).
+func (c *Controller) acquire(ctx context.Context, account, name, target string) (*fleet, *variant, *host) {
+	var deadline time.Time
+	for {
+		f, v, h := c.route(account, name, target)
+		if h == nil || h.inflight.Load() <= int64(c.maxInFlight()) {
+			return f, v, h
+		}
+		v.release(h)
+		if deadline.IsZero() {
+			deadline = time.Now().Add(queueWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return f, v, nil
+		}
+		t := time.NewTimer(min(wait, 10*time.Millisecond)) // hosts may come and go meanwhile
+		select {
+		case <-v.freed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return f, v, nil
+		}
+		t.Stop()
+	}
+}
+
+// queueWait bounds how long a request waits for a host below the cap.
+const queueWait = 5 * time.Second
+
+func (c *Controller) maxInFlight() int {
+	if c.MaxInFlightPerHost > 0 {
+		return c.MaxInFlightPerHost
+	}
+	return 64
+}
+
+// release gives back h's slot and wakes one request waiting for one.
+func (v *variant) release(h *host) {
+	h.inflight.Add(-1)
+	select {
+	case v.freed <- struct{}{}:
+	default:
+	}
+}
+
+// metrics returns the variant's metric observers, resolved on first use.
+func (v *variant) metrics(m *Metrics, f *fleet) *variantMetrics {
+	v.metricsOnce.Do(func() { v.vm = m.forVariant(f.account, f.name, v.name) })
+	return v.vm
 }
 
 // modelError answers ModelError (424) for a failure of container i of h;

@@ -4,13 +4,20 @@ package server_test
 // Engine (issue 4).
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,5 +271,169 @@ func TestEndpointRestart(t *testing.T) {
 	}
 	if cs, err := rt.List(ctx, labels); err != nil || len(cs) != 0 {
 		t.Fatalf("containers after delete: %d %v", len(cs), err)
+	}
+}
+
+// Serve containers cannot open connections: not to the internet (their
+// network is internal) and not to services on the Wharf host, which still
+// reaches them. The probe dials a listener on all of the host's addresses
+// through the container's default gateway (the host's bridge address).
+func TestEndpointNoEgress(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the firewall rule that keeps serve containers from the host needs root")
+	}
+	me := startEndpoints(t)
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	me.createModel(t, "m-dial", map[string]string{"INVOKE_MODE": "dial"})
+	me.createEndpoint(t, "e-dial", "m-dial", 1)
+	w := sm.NewEndpointInServiceWaiter(me.sm, func(o *sm.EndpointInServiceWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second })
+	if err := w.Wait(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e-dial")}, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rt := me.runtimeClient(me.acct)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, target := range []string{"gateway:" + port, "192.0.2.1:80"} {
+		out, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e-dial"), Body: []byte(target)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(out.Body); !strings.HasPrefix(got, "refused") {
+			t.Errorf("a serve container reached %s: %s", target, got)
+		}
+	}
+}
+
+// At most EndpointMaxInFlight invocations reach an instance at once (the
+// rest queue), and each endpoint's invocations, their outcomes and the
+// container's X-Amzn-Inference-Metering units appear on /metrics.
+func TestEndpointInFlightCapAndMetrics(t *testing.T) {
+	me := startMore(t, func(c *server.Config) { c.EndpointHealthTimeout, c.EndpointMaxInFlight = 5*time.Second, 2 })
+	acct := *me.acct.AccountId
+	t.Cleanup(func() { removeLeftovers(me.rt, map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: acct}) })
+	ctx := context.Background()
+	me.put(t, "models/model.tar.gz", modelTarGz(t, "weights"))
+	me.createModel(t, "m-if", map[string]string{"INVOKE_MODE": "inflight", "SLOW_MS": "300", "METERING_UNITS": "3"})
+	me.createModel(t, "m-err", map[string]string{"INVOKE_MODE": "error", "ERROR_STATUS": "400"})
+	me.createEndpoint(t, "e-cap", "m-if", 1)
+	me.createEndpoint(t, "e-err", "m-err", 1)
+	for _, name := range []string{"e-cap", "e-err"} {
+		w := sm.NewEndpointInServiceWaiter(me.sm, func(o *sm.EndpointInServiceWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second })
+		if err := w.Wait(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String(name)}, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := me.runtimeClient(me.acct)
+	const calls = 8
+	seen := make([]string, calls)
+	errs := make([]error, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e-cap"), Body: []byte("x")})
+			if errs[i] = err; err == nil {
+				seen[i] = string(out.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range calls {
+		if errs[i] != nil {
+			t.Fatalf("invocation %d: %v", i, errs[i])
+		}
+		if seen[i] != "1" && seen[i] != "2" {
+			t.Fatalf("invocation %d found %s in flight at the container; the cap is 2 (all: %v)", i, seen[i], seen)
+		}
+	}
+	if _, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e-err"), Body: []byte("x")}); apiCode(err) != "ModelError" {
+		t.Fatalf("invoke e-err: %v", err)
+	}
+
+	resp, err := http.Get(me.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`wharf_endpoint_invocations_total{account="` + acct + `",endpoint="e-cap",outcome="2xx",variant="v1"} 8`,
+		`wharf_endpoint_invocations_total{account="` + acct + `",endpoint="e-err",outcome="4xx",variant="v1"} 1`,
+		`wharf_endpoint_inference_units_total{account="` + acct + `",endpoint="e-cap",variant="v1"} 24`,
+		`wharf_endpoint_model_latency_seconds_count{account="` + acct + `",endpoint="e-cap",variant="v1"} 8`,
+		`wharf_endpoint_overhead_latency_seconds_count{account="` + acct + `",endpoint="e-err",variant="v1"} 1`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// A variant whose only host died and cannot be replaced (the model data
+// now makes /ping fail) leaves the endpoint OutOfService with no current
+// instances; once a replacement passes /ping it is InService again.
+func TestEndpointOutOfService(t *testing.T) {
+	me := startEndpoints(t)
+	ctx := context.Background()
+	me.createModel(t, "m", map[string]string{"INVOKE_MODE": "upper"})
+	me.createEndpoint(t, "e", "m", 1)
+	describe := func() *sm.DescribeEndpointOutput {
+		t.Helper()
+		d, err := me.sm.DescribeEndpoint(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("e")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	waitFor := func(status types.EndpointStatus, count int32) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			d := describe()
+			if d.EndpointStatus == status && aws.ToInt32(d.ProductionVariants[0].CurrentInstanceCount) == count {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("endpoint %s with %d instances, want %s with %d", d.EndpointStatus, aws.ToInt32(d.ProductionVariants[0].CurrentInstanceCount), status, count)
+			}
+		}
+	}
+	waitFor(types.EndpointStatusInService, 1)
+	rt := me.runtimeClient(me.acct)
+
+	// Replacements now get model data that fails /ping; the host crashes.
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "unhealthy", Mode: 0o644, Typeflag: tar.TypeReg})
+	tw.Close()
+	zw.Close()
+	me.put(t, "models/model.tar.gz", buf.Bytes())
+	if _, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e"), Body: []byte("__exit__")}); apiCode(err) != "ModelError" {
+		t.Fatalf("crashing invocation: %v", err)
+	}
+	waitFor(types.EndpointStatusOutOfService, 0)
+	if _, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e"), Body: []byte("abc")}); apiCode(err) != "ModelNotReadyException" {
+		t.Fatalf("invoke while OutOfService: %v", err)
+	}
+
+	me.put(t, "models/model.tar.gz", modelTarGz(t, "weights"))
+	waitFor(types.EndpointStatusInService, 1)
+	out, err := rt.InvokeEndpoint(ctx, &smr.InvokeEndpointInput{EndpointName: aws.String("e"), Body: []byte("abc")})
+	if err != nil || string(out.Body) != "ABC" {
+		t.Fatalf("invoke after recovery: %v", err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/wharfml/wharf/internal/runtime/docker"
 	"github.com/wharfml/wharf/internal/server"
 	"github.com/wharfml/wharf/internal/testimage"
+	"github.com/wharfml/wharf/internal/transform"
 )
 
 // labelContainer is the label holding a container's position in its host's pipeline.
@@ -167,7 +168,11 @@ func TestPipelineEndpoint(t *testing.T) {
 	}
 	// Containers of a multi-container model are told their port.
 	for _, c := range me.endpointContainers(t, "p") {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/env", c.HostPort))
+		base, ok := transform.ContainerURL(c, transform.ServePort(c))
+		if !ok {
+			t.Fatalf("no address for %s: %+v", c.Name, c)
+		}
+		resp, err := http.Get(base + "/env")
 		if err != nil {
 			t.Fatal(err)
 		}

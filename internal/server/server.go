@@ -72,7 +72,11 @@ type Config struct {
 	// EndpointHealthTimeout bounds the wait for an endpoint container's
 	// first healthy /ping when the variant does not set one (0: 240 s).
 	EndpointHealthTimeout time.Duration
-	Logger                *slog.Logger
+	// EndpointMaxInFlight caps the invocations in flight to one endpoint
+	// instance (default 64); more queue briefly, then get
+	// ModelNotReadyException.
+	EndpointMaxInFlight int
+	Logger              *slog.Logger
 }
 
 // Data dir layout.
@@ -185,7 +189,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Store: s.meta, Blobs: s.blobs, Runtime: rt, Logs: s.logs, Catalog: cfg.Catalog,
 		WorkDir: filepath.Join(cfg.DataDir, workDir, "endpoints"), Region: cfg.Region,
 		StopGrace: cfg.StopGrace, HealthTimeout: cfg.EndpointHealthTimeout, Logger: s.log,
+		Metrics: endpoint.NewMetrics(), MaxInFlightPerHost: cfg.EndpointMaxInFlight,
 	}).New()
+	s.metrics.registry.MustRegister(s.endpoints.Metrics.Collectors()...)
 	images := &imageChecker{runtime: rt}
 	(&sagemaker.Service{Store: s.meta, Blobs: s.blobs, Catalog: cfg.Catalog, Region: cfg.Region, PageKey: key,
 		Notify: s.notify, Images: images.check}).Register(s.sagemakerAPI)

@@ -5,11 +5,12 @@
 // /ping, asks /execution-parameters, streams every input object through
 // /invocations and writes the assembled .out objects.
 //
-// Networking: each job gets a private, non-internal bridge network so the
-// driver can reach the published port 8080 on 127.0.0.1. With
-// EnableNetworkIsolation the container is alone on that private network, but
-// egress is NOT blocked yet (internal networks cannot be reached from the
-// host; container-contract.md §5 asks for inward-only traffic) — a known gap.
+// Networking: each job gets an internal network of its own that the host
+// reaches into (runtime.NetworkSpec.HostAccess): the driver connects to the
+// containers' addresses, and the containers cannot open a connection to
+// anything, the host included (container-contract.md §5). Where container
+// addresses are not routable (Docker Desktop) the runtime falls back to a
+// bridge with published ports, without egress blocking.
 //
 // Restarts: a job found InProgress that a previous server process had
 // started (TransformStartTime set) is failed with "InternalServerError:

@@ -186,9 +186,8 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 	}
 	limits := c.Catalog.Limits(it)
 
-	// A private bridge per job: not internal, so the driver reaches the
-	// published port (see the package comment about isolation).
-	netID, err := c.Runtime.CreateNetwork(ctx, runtime.NetworkSpec{Name: containerName(j, "net"), Labels: c.labels(j)})
+	// A network per job that only the driver can reach into.
+	netID, err := c.Runtime.CreateNetwork(ctx, NetworkSpec(containerName(j, "net"), c.labels(j)))
 	if err != nil {
 		return fail("InternalServerError: creating the job network: %v", err)
 	}

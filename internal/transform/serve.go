@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,9 +99,8 @@ func (s *Serve) PrepareModelDir(ctx context.Context, account, url, dir string) e
 }
 
 // StartContainer starts spec as a serve container (Cmd serve, port
-// spec.PublishPort, default 8080, published on 127.0.0.1) and returns its
-// id and base URL. On error the id may be set (the container exists and
-// must be removed).
+// spec.PublishPort, default 8080) and returns its id and base URL. On error
+// the id may be set (the container exists and must be removed).
 func (s *Serve) StartContainer(ctx context.Context, spec runtime.ContainerSpec) (id, url string, err error) {
 	spec.Cmd = []string{"serve"}
 	if spec.PublishPort == 0 {
@@ -111,10 +111,44 @@ func (s *Serve) StartContainer(ctx context.Context, spec runtime.ContainerSpec) 
 		return "", "", fmt.Errorf("ClientError: starting the container: %v", err)
 	}
 	info, err := s.Runtime.Inspect(ctx, id)
-	if err != nil || info.HostPort == 0 {
-		return id, "", fmt.Errorf("InternalServerError: the container's port %d was not published: %v", spec.PublishPort, err)
+	if err != nil {
+		return id, "", fmt.Errorf("InternalServerError: inspecting the container: %v", err)
 	}
-	return id, "http://127.0.0.1:" + strconv.Itoa(info.HostPort), nil
+	url, ok := ContainerURL(info, spec.PublishPort)
+	if !ok {
+		return id, "", fmt.Errorf("InternalServerError: the container's port %d is neither published nor reachable at an address", spec.PublishPort)
+	}
+	return id, url, nil
+}
+
+// ServePort is the port a container StartHost started serves on, from its
+// labels (8080 for containers started before the label existed).
+func ServePort(info runtime.ContainerInfo) int {
+	if p, err := strconv.Atoi(info.Labels[LabelPort]); err == nil && p > 0 {
+		return p
+	}
+	return 8080
+}
+
+// ContainerURL is the base URL of a serve container listening on port: its
+// published port on 127.0.0.1, or on a HostAccess network (where nothing
+// is published) its own address.
+func ContainerURL(info runtime.ContainerInfo, port int) (string, bool) {
+	switch {
+	case info.HostPort > 0:
+		return "http://127.0.0.1:" + strconv.Itoa(info.HostPort), true
+	case info.IP != "":
+		return "http://" + net.JoinHostPort(info.IP, strconv.Itoa(port)), true
+	}
+	return "", false
+}
+
+// NetworkSpec is the network of a job's or endpoint's serve containers:
+// internal, so they cannot open connections anywhere (container-contract.md
+// §5; the default egress policy is none for every serve container), and
+// HostAccess, so that Wharf's gateway and batch driver reach them.
+func NetworkSpec(name string, labels map[string]string) runtime.NetworkSpec {
+	return runtime.NetworkSpec{Name: name, Labels: labels, Internal: true, HostAccess: true}
 }
 
 // Ping reports whether GET url/ping answers 200 within 2 s.
@@ -243,6 +277,10 @@ func (s *Serve) PrepareImages(ctx context.Context, account string, p *Pipeline) 
 // existed) is the first.
 const LabelContainer = "wharf.container"
 
+// LabelPort is the container label holding the port it serves on, so that
+// a restarted server can reach it at its address without preparing images.
+const LabelPort = "wharf.port"
+
 // Container is one running container of a host.
 type Container struct {
 	Name    string // its Step's name
@@ -279,6 +317,7 @@ func (s *Serve) StartHost(ctx context.Context, account string, p *Pipeline, dir 
 			cs2.Labels = map[string]string{}
 		}
 		cs2.Labels[LabelContainer] = strconv.Itoa(i + 1)
+		cs2.Labels[LabelPort] = strconv.Itoa(st.port)
 		cs2.Mounts = append(cs2.Mounts, runtime.Mount{Source: modelDir, Target: "/opt/ml/model", ReadOnly: true})
 		if len(p.Steps) > 1 {
 			cs2.Env = maps.Clone(cs2.Env)

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -30,6 +32,10 @@ import (
 // Runtime runs containers on a Docker Engine. It is safe for concurrent use.
 type Runtime struct {
 	c *client.Client
+	// routableOnce decides isRoutable: whether container addresses can be
+	// reached from this process (see routable).
+	routableOnce sync.Once
+	isRoutable   bool
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -169,6 +175,16 @@ func (r *Runtime) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (
 		Labels:     managedLabels(spec.Labels),
 	}
 	var bridge string
+	if spec.Internal && spec.HostAccess && !r.routable(ctx) {
+		// Docker Desktop and remote engines: container addresses cannot be
+		// reached from here, so use an ordinary bridge and published ports.
+		spec.Internal = false
+		opts.Internal = false
+		routableWarn.Do(func() {
+			slog.Warn("docker: container addresses are not reachable from this host (Docker Desktop or a remote engine); " +
+				"serve containers get ordinary bridge networks with published ports, without egress blocking")
+		})
+	}
 	switch {
 	case spec.Internal && spec.HostAccess:
 		// The host keeps its address on the bridge (that is how it reaches

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	goruntime "runtime"
 	"strings"
 	"sync"
+
+	"github.com/moby/moby/client"
 )
 
 // Bridge driver option naming the Linux bridge of a network, and the prefix
@@ -65,4 +68,20 @@ func (f *iptables) run(ctx context.Context, args ...string) error {
 		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+var routableWarn sync.Once
+
+// routable reports whether this process can reach container addresses on
+// the engine's bridges directly: a Linux engine on this machine (reached by
+// its unix socket), not Docker Desktop's VM or a remote engine.
+func (r *Runtime) routable(ctx context.Context) bool {
+	r.routableOnce.Do(func() {
+		if goruntime.GOOS != "linux" || !strings.HasPrefix(r.c.DaemonHost(), "unix://") {
+			return
+		}
+		info, err := r.c.Info(ctx, client.InfoOptions{})
+		r.isRoutable = err == nil && !strings.Contains(info.Info.OperatingSystem, "Docker Desktop")
+	})
+	return r.isRoutable
 }

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -500,6 +501,8 @@ func serve() {
 		switch {
 		case os.Getenv("PING_FAIL") == "1":
 			w.WriteHeader(http.StatusInternalServerError)
+		case fileExists(filepath.Join(modelDir, "unhealthy")): // a model that cannot load
+			w.WriteHeader(http.StatusInternalServerError)
 		case time.Since(start) < pingDelay:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		default:
@@ -576,6 +579,10 @@ func invocations(w http.ResponseWriter, r *http.Request) {
 	if u := os.Getenv("METERING_UNITS"); u != "" {
 		w.Header().Set("X-Amzn-Inference-Metering", `{"Dimension": "inference.count", "ConsumedUnits": `+u+`}`)
 	}
+	if string(body) == "__exit__" { // the server crashes (tests of host replacement)
+		fmt.Println("serve: exiting on request")
+		os.Exit(3)
+	}
 	mode := os.Getenv("INVOKE_MODE")
 	switch mode {
 	case "", "echo", "slow":
@@ -584,6 +591,11 @@ func invocations(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", ct)
 		_, _ = w.Write(echo(body, ct, os.Getenv("ECHO_PREFIX")))
+	case "inflight": // how many invocations were in flight here on arrival (this one included), after SLOW_MS
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		time.Sleep(time.Duration(envFloat("SLOW_MS", 200)) * time.Millisecond)
+		_, _ = fmt.Fprintf(w, "%d", n)
 	case "upper":
 		w.Header().Set("Content-Type", ct)
 		_, _ = w.Write(bytes.ToUpper(body))
@@ -722,6 +734,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 var logMu sync.Mutex
 
+// inflight counts invocations being served (INVOKE_MODE=inflight).
+var inflight atomic.Int64
+
 func logRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -828,4 +843,9 @@ func dial(addr string) string {
 	}
 	c.Close()
 	return "connected " + addr
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
