@@ -55,18 +55,21 @@ type PendingUpdate struct {
 func VariantSummaries(cfg *sm.DescribeEndpointConfigOutput, models map[string]*sm.DescribeModelOutput, now time.Time) []types.ProductionVariantSummary {
 	var out []types.ProductionVariantSummary
 	for _, v := range cfg.ProductionVariants {
-		var image *string
+		// One deployed image per container, in pipeline order.
+		var images []types.DeployedImage
 		if model := models[aws.ToString(v.VariantName)]; model != nil {
+			containers := model.Containers
 			if c := model.PrimaryContainer; c != nil {
-				image = c.Image
-			} else if len(model.Containers) > 0 {
-				image = model.Containers[0].Image
+				containers = []types.ContainerDefinition{*c}
+			}
+			for _, c := range containers {
+				images = append(images, types.DeployedImage{SpecifiedImage: c.Image, ResolvedImage: c.Image, ResolutionTime: aws.Time(now)})
 			}
 		}
 		out = append(out, types.ProductionVariantSummary{
 			VariantName: v.VariantName, DesiredWeight: v.InitialVariantWeight, DesiredInstanceCount: v.InitialInstanceCount,
 			CurrentWeight: v.InitialVariantWeight, CurrentInstanceCount: aws.Int32(0),
-			DeployedImages: []types.DeployedImage{{SpecifiedImage: image, ResolvedImage: image, ResolutionTime: aws.Time(now)}},
+			DeployedImages: images,
 			VariantStatus:  []types.ProductionVariantStatus{{Status: types.VariantStatusCreating, StartTime: aws.Time(now)}},
 		})
 	}

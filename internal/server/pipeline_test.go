@@ -143,6 +143,12 @@ func TestPipelineEndpoint(t *testing.T) {
 	if dm.Containers[1].Environment["INVOKE_MODE"] != "upper" {
 		t.Fatalf("describe pipe container 2 environment: %v", dm.Containers[1].Environment)
 	}
+	// The endpoint lists one deployed image per container.
+	de, err := me.sm.DescribeEndpoint(ctx, &sm.DescribeEndpointInput{EndpointName: aws.String("p")})
+	if err != nil || len(de.ProductionVariants) != 1 || len(de.ProductionVariants[0].DeployedImages) != 3 ||
+		aws.ToString(de.ProductionVariants[0].DeployedImages[2].SpecifiedImage) != aws.ToString(dm.Containers[2].Image) {
+		t.Fatalf("describe endpoint p: %+v %v", de, err)
+	}
 	if dm, err := me.sm.DescribeModel(ctx, &sm.DescribeModelInput{ModelName: aws.String("multi")}); err != nil ||
 		dm.InferenceExecutionConfig == nil || dm.InferenceExecutionConfig.Mode != types.InferenceExecutionModeDirect {
 		t.Fatalf("describe multi: %+v %v", dm, err)
