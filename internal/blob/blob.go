@@ -72,6 +72,9 @@ type ObjectInfo struct {
 	Size   int64
 	// ETag is the unquoted hex MD5 of the data, or for a multipart object the
 	// hex MD5 of the concatenated binary part MD5s followed by "-<part count>".
+	// Objects written other than through Store's methods may have an ETag
+	// of another form, documented by the method that wrote them (the
+	// filesystem store's PutFile); it is never 32 hex digits.
 	ETag    string
 	ModTime time.Time
 	Attrs

@@ -96,7 +96,7 @@ func (e *testEnv) pushes() []PushEvent {
 
 // testLogger writes to the test log at Info (Debug with -v and
 // WHARF_REGISTRY_DEBUG=1).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelInfo
 	if os.Getenv("WHARF_REGISTRY_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -104,7 +104,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -113,7 +113,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // newEnv starts a registry on 127.0.0.1 over a fresh filesystem blob store.
-func newEnv(t *testing.T, opts ...func(*Config)) *testEnv {
+func newEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	blobs, err := blobfs.Open(filepath.Join(dir, "blobs"), blobfs.WithSync(false))

@@ -9,9 +9,11 @@
 //
 // Streamed writes (blob uploads) go to a file under a local temporary
 // directory that mirrors the driver path, so an upload can be resumed by a
-// later request (Writer with append) on the same node. Commit copies the file
-// into the object store with one Put and removes it; only then is the content
-// visible. Cancel, or Delete of an enclosing directory, removes it.
+// later request (Writer with append) on the same node. Commit moves the
+// file into the object store (FilePutter: a rename, the data neither copied
+// nor read again) or else copies it with one Put and removes it; only then
+// is the content visible. Cancel, or Delete of an enclosing directory,
+// removes it.
 //
 // The object store has no rename. Move uses the store's Rename method when it
 // has one (see Renamer) and otherwise copies (Get, Put) and deletes.
@@ -51,8 +53,10 @@ type Renamer interface {
 // an object's data without copying it (the filesystem store, when the file
 // is on its filesystem: a rename into its data directory). PutFile moves the
 // file at path, of size bytes, in as bucket/key; the file is gone after a
-// successful call. An error wrapping errors.ErrUnsupported (say, the file is
-// on another filesystem) makes the driver copy the data with Put instead.
+// successful call. The object's ETag need not be an MD5: the registry
+// never reads ETags, and distribution verifies each blob's digest. An error
+// wrapping errors.ErrUnsupported (say, the file is on another filesystem)
+// makes the driver copy the data with Put instead.
 type FilePutter interface {
 	PutFile(ctx context.Context, bucket, key, path string, size int64) (blob.ObjectInfo, error)
 }

@@ -307,3 +307,55 @@ func TestCommitUsesPutFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitMovesFileIn: with the filesystem store, Commit hands the upload
+// file itself to the store (the same inode ends up under its objects/), so
+// a pushed layer is written to disk once.
+func TestCommitMovesFileIn(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	store, err := blobfs.Open(filepath.Join(root, "blobs"), blobfs.WithSync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	d, err := New(store, "_registry", filepath.Join(root, "uploads"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Writer(ctx, "/u/data", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("layer ", 100000)
+	io.WriteString(w, data)
+	w.Close()
+	if w, err = d.Writer(ctx, "/u/data", true); err != nil { // resumed, as by the upload's PUT
+		t.Fatal(err)
+	}
+	local, err := d.LocalStat("/u/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	filepath.WalkDir(filepath.Join(store.Root(), "objects"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, err := e.Info(); err == nil && os.SameFile(fi, local) {
+				found = true
+			}
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("the upload file was copied, not moved into the store")
+	}
+	if b, err := d.GetContent(ctx, "/u/data"); err != nil || string(b) != data {
+		t.Fatalf("GetContent: %d bytes, %v", len(b), err)
+	}
+	if _, err := d.LocalStat("/u/data"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("local file left after Commit: %v", err)
+	}
+}
