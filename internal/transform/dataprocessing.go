@@ -900,9 +900,10 @@ func recordRange(nums []int) string {
 
 // batches is batches() under DataProcessing: records are filtered before
 // batching (MaxPayloadInMB bounds the filtered batch), blank lines are
-// skipped, and each mini-batch is passed to fn with the function that
-// assembles its response, which keeps the batch's unfiltered inputs.
-func (p *dataProcessing) batches(r io.Reader, strategy types.BatchStrategy, limit int64, fn func(body []byte, assemble func([]byte) ([]byte, error)) error) error {
+// skipped, and each mini-batch (in a buffer from bufs, nil: new ones) is
+// passed to fn with the function that assembles its response, which keeps
+// the batch's unfiltered inputs.
+func (p *dataProcessing) batches(r io.Reader, strategy types.BatchStrategy, limit int64, bufs *buffers, fn func(body []byte, assemble func([]byte) ([]byte, error)) error) error {
 	next := newRecordReader(r, p.split, limit)
 	var (
 		buf   []byte
@@ -942,10 +943,14 @@ func (p *dataProcessing) batches(r io.Reader, strategy types.BatchStrategy, limi
 		if limit > 0 && int64(len(filtered)) > limit {
 			return fmt.Errorf("ClientError: record %d is %d bytes after the InputFilter, more than MaxPayloadInMB", seen, len(filtered))
 		}
+		if buf == nil {
+			buf = bufs.get(len(filtered))
+		}
 		buf = append(buf, filtered...)
 		cur.nums = append(cur.nums, seen)
 		if p.join {
-			cur.inputs = append(cur.inputs, rec)
+			// rec is the record reader's until the next record.
+			cur.inputs = append(cur.inputs, bytes.Clone(rec))
 		}
 		if strategy == types.BatchStrategySingleRecord {
 			if err := flush(); err != nil {

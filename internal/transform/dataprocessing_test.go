@@ -343,7 +343,7 @@ func TestDataProcessingBatches(t *testing.T) {
 			p := dpCase{ct: csvT, accept: csvT, in: "$[1:]", join: true, out: "$[0,-1]"}.mustCompile(t)
 			var out bytes.Buffer
 			calls := 0
-			err := p.batches(strings.NewReader(in.String()), strategy, limit, func(body []byte, assemble func([]byte) ([]byte, error)) error {
+			err := p.batches(strings.NewReader(in.String()), strategy, limit, nil, func(body []byte, assemble func([]byte) ([]byte, error)) error {
 				calls++
 				if len(body) > limit {
 					t.Errorf("batch of %d bytes exceeds the limit", len(body))
@@ -376,19 +376,19 @@ func TestDataProcessingBatches(t *testing.T) {
 func TestDataProcessingBatchesErrors(t *testing.T) {
 	p := dpCase{ct: csvT, accept: csvT, in: "$[2]"}.mustCompile(t)
 	send := func([]byte, func([]byte) ([]byte, error)) error { return nil }
-	err := p.batches(strings.NewReader("a,b,c\n\na,b\n"), types.BatchStrategyMultiRecord, 1<<20, send)
+	err := p.batches(strings.NewReader("a,b,c\n\na,b\n"), types.BatchStrategyMultiRecord, 1<<20, nil, send)
 	if err == nil || err.Error() != "ClientError: record 3: InputFilter $[2]: index 2 is out of range (the array has 2 elements)" {
 		t.Fatalf("got %v", err)
 	}
 	// A record larger than MaxPayloadInMB fails before any filtering.
-	err = p.batches(strings.NewReader(strings.Repeat("x", 200)+"\n"), types.BatchStrategyMultiRecord, 100, send)
+	err = p.batches(strings.NewReader(strings.Repeat("x", 200)+"\n"), types.BatchStrategyMultiRecord, 100, nil, send)
 	if err == nil || !strings.Contains(err.Error(), "exceeds MaxPayloadInMB") {
 		t.Fatalf("got %v", err)
 	}
 	// The callback's error stops the stream.
 	stop := errors.New("stop")
 	calls := 0
-	err = p.batches(strings.NewReader("a,b,c\na,b,c\n"), types.BatchStrategySingleRecord, 100, func([]byte, func([]byte) ([]byte, error)) error {
+	err = p.batches(strings.NewReader("a,b,c\na,b,c\n"), types.BatchStrategySingleRecord, 100, nil, func([]byte, func([]byte) ([]byte, error)) error {
 		calls++
 		return stop
 	})
@@ -404,7 +404,7 @@ func TestDataProcessingWholeJSONObject(t *testing.T) {
 	obj := "{\n  \"id\": \"doc-1\",\n  \"features\": [1, 2, 3],\n  \"note\": \"line\\nbreak\"\n}\n"
 	var got []byte
 	calls := 0
-	err := p.batches(strings.NewReader(obj), types.BatchStrategyMultiRecord, 1<<20, func(body []byte, assemble func([]byte) ([]byte, error)) error {
+	err := p.batches(strings.NewReader(obj), types.BatchStrategyMultiRecord, 1<<20, nil, func(body []byte, assemble func([]byte) ([]byte, error)) error {
 		calls++
 		if string(body) != "[1,2,3]" {
 			t.Errorf("sent %q", body)
@@ -431,7 +431,7 @@ func benchmarkDataProcessing(b *testing.B, c dpCase, record func(i int) string) 
 	b.ReportAllocs()
 	for b.Loop() {
 		out := 0
-		err := p.batches(strings.NewReader(data), types.BatchStrategyMultiRecord, 1<<20, func(body []byte, assemble func([]byte) ([]byte, error)) error {
+		err := p.batches(strings.NewReader(data), types.BatchStrategyMultiRecord, 1<<20, nil, func(body []byte, assemble func([]byte) ([]byte, error)) error {
 			res, err := assemble(sumContainer(body))
 			out += len(res)
 			return err

@@ -129,14 +129,29 @@ func (c *Controller) runJob(ctx context.Context, r store.Resource) {
 	if ctx.Err() != nil {
 		// Shutting down: the job cannot be adopted; remove its containers
 		// now, the next start marks it failed.
-		c.cleanup(context.WithoutCancel(ctx), j, false)
+		c.cleanup(context.WithoutCancel(ctx), j)
 		return
 	}
 	if stopped.Load() || c.stopRequested(ctx, j) {
 		out = outcome{status: types.TransformJobStatusStopped}
 	}
-	c.cleanup(ctx, j, true)
+	// The outputs are complete: stop the containers, let their last log
+	// lines be stored, record the status, then remove what is left.
+	c.stopContainers(ctx, j)
+	c.waitFollowers(j, 10*time.Second)
 	c.finish(ctx, j, out)
+	c.cleanup(ctx, j)
+}
+
+// waitFollowers waits up to d for the log followers (they end when their
+// containers have stopped).
+func (c *Controller) waitFollowers(j *job, d time.Duration) {
+	done := make(chan struct{})
+	go func() { j.followers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // finish records the terminal status.
@@ -241,7 +256,9 @@ func (c *Controller) execute(ctx context.Context, j *job) outcome {
 			j.followers.Add(1)
 			go func() {
 				defer j.followers.Done()
-				c.followLogs(ctx, j, h, k)
+				// Not the job's context, which ends before the containers
+				// stop: their last lines must be stored too.
+				c.followLogs(context.WithoutCancel(ctx), j, h, k)
 			}()
 		}
 	}
@@ -350,27 +367,11 @@ func shortID(id string) string {
 	return id
 }
 
-// cleanup stops (SIGTERM, then SIGKILL after StopGrace) and removes the
-// job's containers and network, waits for the log followers and removes
-// the work dir.
-func (c *Controller) cleanup(ctx context.Context, j *job, graceful bool) {
+// cleanup removes the job's containers (stopped or not) and network, waits
+// for the log followers and removes the work dir.
+func (c *Controller) cleanup(ctx context.Context, j *job) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if graceful {
-		var wg sync.WaitGroup
-		for _, h := range j.hosts {
-			for _, ct := range h.containers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := c.Runtime.Stop(ctx, ct.ID, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
-						c.Logger.Warn("transform: stop container", "job", j.name, "err", err)
-					}
-				}()
-			}
-		}
-		wg.Wait()
-	}
 	for _, h := range j.hosts {
 		for _, ct := range h.containers {
 			if err := c.Runtime.Remove(ctx, ct.ID); err != nil {
@@ -380,6 +381,26 @@ func (c *Controller) cleanup(ctx context.Context, j *job, graceful bool) {
 	}
 	j.followers.Wait()
 	c.removeLeftovers(ctx, j)
+}
+
+// stopContainers stops the job's containers: SIGTERM, SIGKILL after
+// StopGrace.
+func (c *Controller) stopContainers(ctx context.Context, j *job) {
+	ctx, cancel := context.WithTimeout(ctx, c.StopGrace+time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, h := range j.hosts {
+		for _, ct := range h.containers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Runtime.Stop(ctx, ct.ID, c.StopGrace); err != nil && !errors.Is(err, runtime.ErrContainerNotFound) {
+					c.Logger.Warn("transform: stop container", "job", j.name, "err", err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }
 
 // removeLeftovers removes every container and network labelled with the
