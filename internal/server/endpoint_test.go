@@ -37,10 +37,6 @@ import (
 func startEndpoints(t *testing.T) *moreEnv {
 	t.Helper()
 	me := startMore(t, func(c *server.Config) { c.EndpointHealthTimeout = 5 * time.Second })
-	acct := *me.acct.AccountId
-	t.Cleanup(func() {
-		removeLeftovers(me.rt, map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: acct})
-	})
 	me.put(t, "models/model.tar.gz", modelTarGz(t, "weights v7"))
 	return me
 }
@@ -323,9 +319,6 @@ func TestEndpointNoEgress(t *testing.T) {
 func TestEndpointInFlightCapAndMetrics(t *testing.T) {
 	me := startMore(t, func(c *server.Config) { c.EndpointHealthTimeout, c.EndpointMaxInFlight = 5*time.Second, 2 })
 	acct := *me.acct.AccountId
-	t.Cleanup(func() {
-		removeLeftovers(me.rt, map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: acct})
-	})
 	ctx := context.Background()
 	me.put(t, "models/model.tar.gz", modelTarGz(t, "weights"))
 	me.createModel(t, "m-if", map[string]string{"INVOKE_MODE": "inflight", "SLOW_MS": "300", "METERING_UNITS": "3"})

@@ -49,8 +49,9 @@ type moreEnv struct {
 }
 
 // startMore is startTraining with extra config options. Containers and
-// networks of the test's accounts that are still there when the test ends
-// (after a failure) are removed once the server has shut down.
+// networks of the test's first account that are still there when the test
+// ends are removed once the server has shut down (not before: a running
+// endpoint controller would replace a removed container).
 func startMore(t *testing.T, opts ...func(*server.Config)) *moreEnv {
 	t.Helper()
 	image := testimage.Build(t, testimage.Contract)
@@ -61,8 +62,8 @@ func startMore(t *testing.T, opts ...func(*server.Config)) *moreEnv {
 	me := &moreEnv{rt: rt, dataDir: filepath.Join(t.TempDir(), "data")}
 	var accounts []string
 	t.Cleanup(func() {
-		for _, a := range accounts {
-			removeLeftovers(rt, map[string]string{runtime.LabelKind: "training-job", runtime.LabelAccount: a})
+		for _, a := range accounts { // jobs, endpoints and transform jobs alike
+			removeLeftovers(rt, map[string]string{runtime.LabelAccount: a})
 		}
 		rt.Close()
 	})

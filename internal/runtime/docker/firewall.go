@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -48,11 +52,32 @@ func (f *iptables) rule(bridge string) []string {
 // containers still holds for everything but the host's own services; that
 // is logged once rather than refusing to run endpoints at all.
 func (f *iptables) dropInbound(ctx context.Context, bridge string) {
+	f.prune(ctx)
 	if err := f.run(ctx, append([]string{"-w", "-I"}, f.rule(bridge)...)...); err != nil {
 		f.warnOnce.Do(func() {
 			slog.Warn("docker: cannot firewall isolated serve containers from the host; they cannot reach other networks, "+
 				"but can connect to services listening on the host's bridge addresses (run Wharf as root to close this)", "err", err)
 		})
+	}
+}
+
+// prune removes rules of bridges that no longer exist (their network was
+// removed behind Wharf's back, e.g. by docker network prune).
+func (f *iptables) prune(ctx context.Context) {
+	out, err := exec.CommandContext(ctx, "iptables", "-w", "-S", "INPUT").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		for i := 0; i+1 < len(fields); i++ {
+			if fields[i] != "-i" || !strings.HasPrefix(fields[i+1], hostAccessBridgePrefix) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join("/sys/class/net", fields[i+1])); errors.Is(err, fs.ErrNotExist) {
+				f.removeDropInbound(ctx, fields[i+1])
+			}
+		}
 	}
 }
 
