@@ -860,22 +860,7 @@ func (c *Controller) teardown(ctx context.Context, f *fleet) {
 // removeLeftovers removes every container and network labelled with the
 // endpoint and its work dir.
 func (c *Controller) removeLeftovers(ctx context.Context, f *fleet) {
-	labels := c.labels(f.account, f.name)
-	if cs, err := c.Runtime.List(ctx, labels); err == nil {
-		for _, ci := range cs {
-			if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
-				c.Logger.Warn("endpoint: remove container", "endpoint", f.name, "err", err)
-			}
-		}
-	}
-	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil {
-		for _, n := range nets {
-			if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
-				c.Logger.Warn("endpoint: remove network", "endpoint", f.name, "err", err)
-			}
-		}
-	}
-	if err := os.RemoveAll(f.workDir); err != nil {
-		c.Logger.Warn("endpoint: remove work dir", "endpoint", f.name, "err", err)
+	if err := runtime.RemoveLeftovers(ctx, c.Runtime, c.labels(f.account, f.name), f.workDir); err != nil {
+		c.Logger.Warn("endpoint: remove leftovers", "endpoint", f.name, "err", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -555,27 +554,8 @@ func (c *Controller) cleanup(ctx context.Context, j *job) {
 // removeLeftovers removes the containers and networks labelled with the job
 // and its work dir.
 func (c *Controller) removeLeftovers(ctx context.Context, j *job) {
-	labels := c.labels(j)
-	cs, err := c.Runtime.List(ctx, labels)
-	if err != nil {
-		c.Logger.Warn("training: list containers", "job", j.name, "err", err)
-	}
-	for _, ci := range cs {
-		if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
-			c.Logger.Warn("training: remove container", "job", j.name, "err", err)
-		}
-	}
-	nets, err := c.Runtime.ListNetworks(ctx, labels)
-	if err != nil {
-		c.Logger.Warn("training: list networks", "job", j.name, "err", err)
-	}
-	for _, n := range nets {
-		if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
-			c.Logger.Warn("training: remove network", "job", j.name, "err", err)
-		}
-	}
-	if err := os.RemoveAll(j.workDir); err != nil {
-		c.Logger.Warn("training: remove work dir", "job", j.name, "err", err)
+	if err := runtime.RemoveLeftovers(ctx, c.Runtime, c.labels(j), j.workDir); err != nil {
+		c.Logger.Warn("training: remove leftovers", "job", j.name, "err", err)
 	}
 }
 

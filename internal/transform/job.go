@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -406,23 +405,8 @@ func (c *Controller) stopContainers(ctx context.Context, j *job) {
 // removeLeftovers removes every container and network labelled with the
 // job and its work dir.
 func (c *Controller) removeLeftovers(ctx context.Context, j *job) {
-	labels := c.labels(j)
-	if cs, err := c.Runtime.List(ctx, labels); err == nil {
-		for _, ci := range cs {
-			if err := c.Runtime.Remove(ctx, ci.ID); err != nil {
-				c.Logger.Warn("transform: remove container", "job", j.name, "err", err)
-			}
-		}
-	}
-	if nets, err := c.Runtime.ListNetworks(ctx, labels); err == nil {
-		for _, n := range nets {
-			if err := c.Runtime.RemoveNetwork(ctx, n); err != nil {
-				c.Logger.Warn("transform: remove network", "job", j.name, "err", err)
-			}
-		}
-	}
-	if err := os.RemoveAll(j.workDir); err != nil {
-		c.Logger.Warn("transform: remove work dir", "job", j.name, "err", err)
+	if err := runtime.RemoveLeftovers(ctx, c.Runtime, c.labels(j), j.workDir); err != nil {
+		c.Logger.Warn("transform: remove leftovers", "job", j.name, "err", err)
 	}
 }
 
