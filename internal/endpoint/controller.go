@@ -101,10 +101,9 @@ type Controller struct {
 	MaxInFlightPerHost int
 
 	wake    reconcile.Waker
-	mu      sync.Mutex
-	running map[string]bool   // by ARN
+	workers reconcile.Workers // one goroutine per endpoint
+	mu      sync.Mutex        // guards fleets
 	fleets  map[string]*fleet // InService endpoints by fleetKey
-	wg      sync.WaitGroup
 }
 
 // fleet is a deployed endpoint's containers.
@@ -178,7 +177,6 @@ func (c *Controller) New() *Controller { c.init(); return c }
 func (c *Controller) init() {
 	if c.wake == nil {
 		c.wake = reconcile.NewWaker()
-		c.running = map[string]bool{}
 		c.fleets = map[string]*fleet{}
 	}
 	if c.StopGrace == 0 {
@@ -205,7 +203,7 @@ func (c *Controller) Notify() { c.wake.Notify() }
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
 	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "endpoint", c.reconcile)
-	c.wg.Wait()
+	c.workers.Wait()
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
@@ -219,23 +217,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, r := range rs {
-		if c.running[r.ARN] {
-			continue
-		}
-		c.running[r.ARN] = true
-		c.wg.Add(1)
-		go func(r store.Resource) {
-			defer c.wg.Done()
-			defer func() {
-				c.mu.Lock()
-				delete(c.running, r.ARN)
-				c.mu.Unlock()
-			}()
-			c.run(ctx, r)
-		}(r)
+		c.workers.Start(r.ARN, func() { c.run(ctx, r) })
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wharfml/wharf/internal/awsapi/awsjson"
@@ -87,3 +88,59 @@ func Mutate[T any](ctx context.Context, s store.Store, account, typ, name string
 		return doc, err
 	}
 }
+
+// Workers runs at most one goroutine per resource (by ARN) and lets Run
+// wait for all of them on shutdown. The zero value is ready to use.
+type Workers struct {
+	// Released, if set, is called after a goroutine has released its
+	// resource (a controller with a concurrency cap wakes up then).
+	Released func()
+
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+// Owned reports whether a goroutine works on arn.
+func (w *Workers) Owned(arn string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running[arn]
+}
+
+// Count is the number of goroutines working.
+func (w *Workers) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+// Start runs fn in a goroutine owning arn, unless one already does; arn is
+// released when fn returns.
+func (w *Workers) Start(arn string, fn func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running[arn] {
+		return
+	}
+	if w.running == nil {
+		w.running = map[string]bool{}
+	}
+	w.running[arn] = true
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.running, arn)
+			w.mu.Unlock()
+			if w.Released != nil {
+				w.Released()
+			}
+		}()
+		fn()
+	}()
+}
+
+// Wait waits for every goroutine started.
+func (w *Workers) Wait() { w.wg.Wait() }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,9 +53,7 @@ type Controller struct {
 	Logger *slog.Logger
 
 	wake    reconcile.Waker
-	mu      sync.Mutex
-	running map[string]bool // job ARN → owned by a goroutine
-	wg      sync.WaitGroup
+	workers reconcile.Workers // one goroutine per job
 }
 
 // ImageResolver decides how a job's image reaches the engine.
@@ -73,7 +70,7 @@ func (c *Controller) Notify() { c.wake.Notify() }
 func (c *Controller) init() {
 	if c.wake == nil {
 		c.wake = reconcile.NewWaker()
-		c.running = map[string]bool{}
+		c.workers.Released = c.Notify // a slot is free
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = 120 * time.Second
@@ -98,7 +95,7 @@ func (c *Controller) New() *Controller { c.init(); return c }
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
 	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "training", c.reconcile)
-	c.wg.Wait()
+	c.workers.Wait()
 }
 
 // reconcile starts a goroutine for each active job nobody owns yet, oldest
@@ -113,30 +110,17 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, r := range jobs {
-		if c.running[r.ARN] {
+		if c.workers.Owned(r.ARN) {
 			continue
 		}
 		// A stopped job that waits for capacity ends at once; one that ran
 		// before a restart has containers and counted already. Neither waits.
-		if len(c.running) >= c.MaxConcurrent && r.Status != string(types.TrainingJobStatusStopping) {
+		if c.workers.Count() >= c.MaxConcurrent && r.Status != string(types.TrainingJobStatusStopping) {
 			c.markPending(ctx, r)
 			continue
 		}
-		c.running[r.ARN] = true
-		c.wg.Add(1)
-		go func(r store.Resource) {
-			defer c.wg.Done()
-			defer func() {
-				c.mu.Lock()
-				delete(c.running, r.ARN)
-				c.mu.Unlock()
-				c.Notify() // a slot is free
-			}()
-			c.runJob(ctx, r)
-		}(r)
+		c.workers.Start(r.ARN, func() { c.runJob(ctx, r) })
 	}
 	return nil
 }

@@ -20,7 +20,6 @@ package transform
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	sm "github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -70,9 +69,7 @@ type Controller struct {
 	Logger *slog.Logger
 
 	wake    reconcile.Waker
-	mu      sync.Mutex
-	running map[string]bool
-	wg      sync.WaitGroup
+	workers reconcile.Workers // one goroutine per job
 }
 
 // New prepares a controller; call Run to start it.
@@ -81,7 +78,6 @@ func (c *Controller) New() *Controller { c.init(); return c }
 func (c *Controller) init() {
 	if c.wake == nil {
 		c.wake = reconcile.NewWaker()
-		c.running = map[string]bool{}
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = 30 * time.Second
@@ -107,7 +103,7 @@ func (c *Controller) Notify() { c.wake.Notify() }
 func (c *Controller) Run(ctx context.Context) {
 	c.init()
 	reconcile.Loop(ctx, c.wake, 2*time.Second, c.Logger, "transform", c.reconcile)
-	c.wg.Wait()
+	c.workers.Wait()
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
@@ -119,23 +115,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, r := range jobs {
-		if c.running[r.ARN] {
-			continue
-		}
-		c.running[r.ARN] = true
-		c.wg.Add(1)
-		go func(r store.Resource) {
-			defer c.wg.Done()
-			defer func() {
-				c.mu.Lock()
-				delete(c.running, r.ARN)
-				c.mu.Unlock()
-			}()
-			c.runJob(ctx, r)
-		}(r)
+		c.workers.Start(r.ARN, func() { c.runJob(ctx, r) })
 	}
 	return nil
 }
