@@ -10,11 +10,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +27,7 @@ import (
 	smrtypes "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime/types"
 	"github.com/wharfml/wharf/internal/admin"
 	"github.com/wharfml/wharf/internal/runtime"
-	"github.com/wharfml/wharf/internal/runtime/docker"
 	"github.com/wharfml/wharf/internal/server"
-	"github.com/wharfml/wharf/internal/testimage"
 )
 
 func startEndpoints(t *testing.T) *moreEnv {
@@ -190,22 +186,9 @@ func TestEndpointHealthFailure(t *testing.T) {
 // A restarted server adopts an InService endpoint's running containers and
 // replaces the ones that vanished meanwhile.
 func TestEndpointRestart(t *testing.T) {
-	image := testimage.Build(t, testimage.Contract)
-	rt, err := docker.New()
-	if err != nil {
-		t.Skipf("no Docker Engine: %v", err)
-	}
-	defer rt.Close()
-	cfg := server.Config{
-		DataDir: filepath.Join(t.TempDir(), "data"), Region: "us-east-1", RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runtime: rt, StopGrace: 3 * time.Second, EndpointHealthTimeout: 10 * time.Second,
-	}
-	a := openServer(t, cfg)
-	acct := a.account(t, "acme")
+	re := startRestartable(t)
+	cfg, rt, a, acct, te := re.cfg, re.rt, re.a, re.acct, re.te
 	labels := map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: *acct.AccountId}
-	t.Cleanup(func() { removeLeftovers(rt, labels) })
-	te := newTrainingEnvFor(t, a.env, acct, image)
 	te.put(t, "models/model.tar.gz", modelTarGz(t, "weights"))
 	te.createModel(t, "m", map[string]string{"INVOKE_MODE": "upper"})
 	te.createEndpoint(t, "e", "m", 2)

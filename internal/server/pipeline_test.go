@@ -9,10 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +22,6 @@ import (
 	smr "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
 	smrtypes "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime/types"
 	"github.com/wharfml/wharf/internal/runtime"
-	"github.com/wharfml/wharf/internal/runtime/docker"
-	"github.com/wharfml/wharf/internal/server"
-	"github.com/wharfml/wharf/internal/testimage"
 	"github.com/wharfml/wharf/internal/transform"
 )
 
@@ -446,22 +440,9 @@ func TestPipelineCreateModelValidation(t *testing.T) {
 // A restarted server adopts a pipeline host only as a whole: a host that
 // lost one container meanwhile is started anew, its survivor removed.
 func TestPipelineRestart(t *testing.T) {
-	image := testimage.Build(t, testimage.Contract)
-	rt, err := docker.New()
-	if err != nil {
-		t.Skipf("no Docker Engine: %v", err)
-	}
-	defer rt.Close()
-	cfg := server.Config{
-		DataDir: filepath.Join(t.TempDir(), "data"), Region: "us-east-1", RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runtime: rt, StopGrace: 3 * time.Second, EndpointHealthTimeout: 10 * time.Second,
-	}
-	a := openServer(t, cfg)
-	acct := a.account(t, "acme")
+	re := startRestartable(t)
+	cfg, rt, a, acct, te := re.cfg, re.rt, re.a, re.acct, re.te
 	labels := map[string]string{runtime.LabelKind: "endpoint", runtime.LabelAccount: *acct.AccountId}
-	t.Cleanup(func() { removeLeftovers(rt, labels) })
-	te := newTrainingEnvFor(t, a.env, acct, image)
 	te.put(t, "models/model.tar.gz", modelTarGz(t, "weights"))
 	te.createPipeline(t, "pipe", "",
 		te.step("pre", map[string]string{"INVOKE_MODE": "upper"}),

@@ -699,28 +699,52 @@ func (ls *liveServer) stop() {
 	})
 }
 
-// A restarted server adopts running containers; a job whose container
-// vanished meanwhile fails; nothing is left behind.
-func TestTrainingMoreRestart(t *testing.T) {
+// restartEnv is a server on the Docker Engine that a test stops and opens
+// again on the same data dir (cfg) to check what a restart adopts.
+type restartEnv struct {
+	cfg  server.Config
+	rt   *docker.Runtime
+	a    *liveServer // the first server
+	acct admin.Credentials
+	te   *trainingEnv
+}
+
+// startRestartable opens the first server with account acme. Whatever the
+// account's containers and networks are left when the test ends is removed
+// after every server of the test has stopped (a running controller would
+// replace what is removed earlier).
+func startRestartable(t *testing.T) *restartEnv {
+	t.Helper()
 	image := testimage.Build(t, testimage.Contract)
 	rt, err := docker.New()
 	if err != nil {
 		t.Skipf("no Docker Engine: %v", err)
 	}
-	defer rt.Close()
-	dataDir := filepath.Join(t.TempDir(), "data")
-	cfg := server.Config{
-		DataDir: dataDir, Region: "us-east-1", RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret,
+	re := &restartEnv{rt: rt, cfg: server.Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), Region: "us-east-1", RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runtime: rt, StopGrace: 3 * time.Second, MaxConcurrentJobs: 4,
-	}
-	a := openServer(t, cfg)
-	acct := a.account(t, "acme")
-	account := *acct.AccountId
+		Runtime: rt, StopGrace: 3 * time.Second, MaxConcurrentJobs: 4, EndpointHealthTimeout: 10 * time.Second,
+	}}
+	var account string
 	t.Cleanup(func() {
-		removeLeftovers(rt, map[string]string{runtime.LabelKind: "training-job", runtime.LabelAccount: account})
+		if account != "" {
+			removeLeftovers(rt, map[string]string{runtime.LabelAccount: account})
+		}
+		rt.Close()
 	})
-	te := newTrainingEnvFor(t, a.env, acct, image)
+	re.a = openServer(t, re.cfg)
+	re.acct = re.a.account(t, "acme")
+	account = *re.acct.AccountId
+	re.te = newTrainingEnvFor(t, re.a.env, re.acct, image)
+	return re
+}
+
+// A restarted server adopts running containers; a job whose container
+// vanished meanwhile fails; nothing is left behind.
+func TestTrainingMoreRestart(t *testing.T) {
+	re := startRestartable(t)
+	cfg, rt, a, acct, te := re.cfg, re.rt, re.a, re.acct, re.te
+	dataDir, account := cfg.DataDir, *acct.AccountId
 	survivor := te.job("survivor", map[string]string{"mode": "sleep", "seconds": "10", "model_content": "survived"})
 	survivor.CheckpointConfig = &types.CheckpointConfig{S3Uri: aws.String("s3://data/ckpt/survivor/")}
 	te.create(t, survivor)
